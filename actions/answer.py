@@ -1,0 +1,335 @@
+"""Where a question's answer is composed — the same for the chat (Rasa action) and the hotline API.
+
+    Answerer.run(question, context) -> Answer
+
+1. understand: normalise the text, detect the question type, find the matter(s) named;
+2. retrieve: hybrid search over guides and policy clauses (nudged toward the matter in context);
+3. decide: a guide answer, a clarifying question (two related matters named, or only a category),
+   a policy-clause answer, or an honest "no answer" with 12345;
+4. compose: a WeChat-length reply whose first line answers directly, the full checklist when
+   materials are asked (一次性告知), and a source line; district and out-of-town rules say so.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from embeddings.search import Hit, HybridSearcher
+from embeddings.text import normalize, tokenize
+from actions.understanding import QTYPE_LABELS, MatterLookup, detect_qtype
+from knowledge.guides import guide_sections
+from knowledge.schema import Guide, Passage
+
+HOTLINE = "12345"
+FLAG = "（待核实）"
+MAX_POLICY_CHARS = 260
+
+
+@dataclass
+class Button:
+    title: str
+    payload: str
+
+
+@dataclass
+class Context:
+    matter: str | None = None  # guide id the conversation is about
+    qtype: str | None = None  # the last question type asked
+
+
+@dataclass
+class Answer:
+    kind: str  # guide | clarify | policy | fallback | empty
+    text: str
+    buttons: list[Button] = field(default_factory=list)
+    matter: str | None = None
+    qtype: str | None = None
+    confidence: float = 0.0
+    sources: list[dict] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+
+    @property
+    def confident(self) -> bool:
+        return self.kind in ("guide", "policy", "clarify")
+
+
+def ask_payload(qtype: str, matter: str) -> str:
+    """A button payload Rasa understands as an intent with the matter entity, no NLU needed."""
+    return f'/ask_question{{"matter": "{matter}", "qtype": "{qtype}"}}'
+
+
+def _limit(v) -> str:
+    return "即办（当场办结）" if v == "即办" else f"{v}个工作日"
+
+
+def region_note(region: str) -> str:
+    if region == "东平县":
+        return "注意：以下内容出自山东省东平县的文件，不是厦门市的规定，仅供参考。"
+    if region != "厦门市":
+        return f"注意：以下是{region}的做法，仅适用于{region}，不代表全市统一规定。"
+    return ""
+
+
+class GuideComposer:
+    """Guide + question type → reply text and next-step buttons."""
+
+    def run(self, g: Guide, qtype: str) -> tuple[str, list[Button]]:
+        f = lambda field_: FLAG if g.flagged(field_) else ""  # noqa: E731
+        lines: list[str] = []
+        note = region_note(g.region)
+        if note:
+            lines.append(note)
+        body = getattr(self, f"_{qtype}", self._general)(g, f)
+        if not body:  # the guide has nothing for this type: say so, then give the overview
+            body = [f"《{g.name}》暂未收录{QTYPE_LABELS[qtype]}信息，可拨打{HOTLINE}咨询。"] + self._general(g, f)
+        lines.extend(body)
+        lines.append(self._source_line(g))
+        return "\n".join(lines), self._buttons(g, qtype)
+
+    # --- one method per question type; each returns lines, the first answering directly ---
+    def _materials(self, g: Guide, f) -> list[str]:
+        if not g.materials:
+            return []
+        out = [f"办理{g.name}需要准备以下材料（共{len(g.materials)}项）{f('materials')}："]
+        for i, m in enumerate(g.materials, 1):
+            extra = [f"{m.form}{m.copies}份" if m.copies != 1 or m.form != "原件" else "原件"]
+            if m.condition:
+                extra.insert(0, m.condition)
+            if m.waivable:
+                extra.append("可容缺后补")
+            if m.e_license:
+                extra.append("可用电子证照代替")
+            line = f"{i}. {m.name}（{'，'.join(extra)}）"
+            if m.notes:
+                line += f"：{m.notes}"
+            out.append(line + f(f"materials.{i - 1}"))
+        return out
+
+    def _time(self, g: Guide, f) -> list[str]:
+        parts = []
+        if g.promised_limit is not None:
+            parts.append(f"承诺时限{_limit(g.promised_limit)}{f('promised_limit')}")
+        if g.legal_limit is not None:
+            parts.append(f"法定时限{_limit(g.legal_limit)}{f('legal_limit')}")
+        if not parts and not g.time_notes:
+            return []
+        out = [f"{g.name}：" + "，".join(parts) + "。" if parts else f"{g.name}："]
+        if g.time_notes:
+            out.append(g.time_notes + f("time_notes"))
+        if g.trips is not None:
+            out.append("一趟不用跑（全程网办）。" if g.trips == 0 else f"最多跑{g.trips}趟。")
+        return out
+
+    def _fee(self, g: Guide, f) -> list[str]:
+        return [f"{g.name}收费标准：{g.fee}{f('fee')}"] if g.fee else []
+
+    def _where(self, g: Guide, f) -> list[str]:
+        out = []
+        if g.department:
+            out.append(f"{g.name}由{g.department}办理{f('department')}。")
+        for loc in g.locations:
+            bits = [x for x in (loc.address, loc.hours and f"办公时间{loc.hours}", loc.phone and f"电话{loc.phone}") if x]
+            out.append(f"· {loc.name}" + (f"：{'，'.join(bits)}" if bits else "") + f("locations"))
+        if g.channels:
+            out.append("办理渠道：" + "、".join(g.channels) + f("channels"))
+        if g.phone:
+            out.append(f"咨询电话：{g.phone}{f('phone')}")
+        if g.scope == "全城通办":
+            out.append("本事项全城通办，可就近选择本市任一服务点办理。")
+        return out
+
+    def _scope(self, g: Guide, f) -> list[str]:
+        if not g.scope and not g.scope_notes:
+            return []
+        first = {
+            "全城通办": f"{g.name}已纳入全城通办，可在厦门任一区的服务点办理，不受户籍/住所所在区限制。",
+            "全省通办": f"{g.name}可在福建省内通办。",
+            "全国通办": f"{g.name}可跨省通办。",
+            "属地办理": f"{g.name}须在属地（户籍或住所所在地）办理，暂不能跨区通办。",
+        }.get(g.scope or "", f"{g.name}：")
+        out = [first + f("scope")]
+        if g.scope_notes:
+            out.append(g.scope_notes)
+        return out
+
+    def _booking(self, g: Guide, f) -> list[str]:
+        a = g.appointment
+        if a is None:
+            return [f"{g.name}可直接到现场取号办理；也可以在这里预约办事。"]
+        out = [f"{g.name}{'须预约' if a.required else '可预约也可直接到现场'}{f('appointment')}。"]
+        if a.channels:
+            out.append("预约渠道：" + "、".join(a.channels) + "，也可以直接在本对话中预约。")
+        if a.walk_in:
+            out.append("未预约的也可现场取号，不会因未预约被拒绝办理（厦府办〔2018〕138号 三、(十二)）。")
+        if a.notes:
+            out.append(a.notes)
+        return out
+
+    def _process(self, g: Guide, f) -> list[str]:
+        if not g.steps:
+            return []
+        out = [f"{g.name}办理流程{f('steps')}："] + [f"{i}. {s}" for i, s in enumerate(g.steps, 1)]
+        if g.channels:
+            out.append("可通过：" + "、".join(g.channels) + " 办理。")
+        return out
+
+    def _conditions(self, g: Guide, f) -> list[str]:
+        out = []
+        if g.applicants:
+            out.append(f"申请对象：{g.applicants}{f('applicants')}")
+        out += [f"· {c}" for c in g.conditions]
+        return out
+
+    def _general(self, g: Guide, f) -> list[str]:
+        out = [g.summary or g.name]
+        facts = []
+        if g.materials:
+            facts.append(f"需材料{len(g.materials)}项")
+        if g.promised_limit is not None:
+            facts.append(f"承诺时限{_limit(g.promised_limit)}")
+        if g.fee:
+            facts.append(f"收费：{g.fee}")
+        if g.scope:
+            facts.append(g.scope)
+        if facts:
+            out.append("；".join(facts) + "。")
+        if g.kind != "matter":
+            # Service rules and centres: their details are the answer.
+            out += self._where(g, f)
+        return out
+
+    def _source_line(self, g: Guide) -> str:
+        refs = []
+        for s in g.sources[:2]:
+            refs.append("".join(x for x in (s.doc_number or f"《{s.title}》", s.clause and f" {s.clause}") if x))
+        flagged = "；部分信息待官方核实，以窗口最新要求为准" if g.needs_check else ""
+        return f"来源：办事指南《{g.name}》（{g.reviewed.isoformat()} 审核）；依据：{'；'.join(refs)}{flagged}"
+
+    def _buttons(self, g: Guide, asked: str) -> list[Button]:
+        sections = guide_sections(g)
+        order = [("materials", "需要什么材料"), ("time", "要多久"), ("fee", "要多少钱"),
+                 ("where", "在哪里办"), ("scope", "能否全城通办")]
+        out = [Button(title, ask_payload(q, g.id)) for q, title in order if q != asked and q in sections][:3]
+        if g.kind == "matter":
+            out.append(Button("预约办理", f'/book_appointment{{"matter": "{g.id}"}}'))
+        return out
+
+
+def policy_excerpt(p: Passage, query: str, limit: int = MAX_POLICY_CHARS) -> str:
+    """The clause's sentences that share most words with the question, in document order."""
+    body = p.text
+    if len(body) <= limit:
+        return body
+    sentences = [s for s in re.split(r"(?<=[。；;！？])", body) if s.strip()]
+    q = set(tokenize(query))
+    scored = sorted(range(len(sentences)), key=lambda i: -len(q & set(tokenize(sentences[i]))))
+    keep, total = set(), 0
+    for i in [0, *scored]:  # the first sentence names the clause; keep it for context
+        if i in keep:
+            continue
+        if total + len(sentences[i]) > limit and keep:
+            continue
+        keep.add(i)
+        total += len(sentences[i])
+    return "".join(sentences[i] for i in sorted(keep)) + ("……" if len(keep) < len(sentences) else "")
+
+
+def cite(p: Passage) -> str:
+    name = p.doc_number or f"《{p.title}》"
+    return f"{name} {p.clause}" if p.clause and p.clause != "正文" else name
+
+
+FALLBACK = (
+    "抱歉，我暂时没有找到与您的问题对应的办事指南或政策条款，不想给您不准确的信息。"
+    f"您可以换个说法再问一次，或拨打{HOTLINE}政务服务热线转人工咨询。"
+)
+EMPTY = "您好，请问您想咨询什么事项？例如：“结婚登记要带什么材料”“护照要多少钱”。"
+
+
+class Answerer:
+    """The pipeline: understand → retrieve → decide → compose."""
+
+    def __init__(self, searcher: HybridSearcher, min_confidence: float = 0.5):
+        self.searcher = searcher
+        self.guides = {g.id: g for g in searcher.index.guides}
+        self.lookup = MatterLookup(searcher.index.guides)
+        self.composer = GuideComposer()
+        self.min_confidence = min_confidence
+
+    def run(self, question: str, context: Context | None = None, qtype: str | None = None,
+            matter: str | None = None) -> Answer:
+        context = context or Context()
+        text = normalize(question)
+        if not text:
+            return Answer("empty", EMPTY, buttons=self._starter_buttons())
+        asked = qtype or detect_qtype(text)
+        match = self.lookup.run(text)
+        named = [matter] if matter in self.guides else [g.id for g in match.guides]
+
+        if len(named) > 1 and len({self.guides[i].category for i in named} - {None}) <= 1 and self.guides[named[0]].category:
+            return self._clarify([self.guides[i] for i in named], asked, "您问的是以下哪一项？为避免混淆，请选择一项：")
+        if not named and match.category and (context.matter is None or self.guides[context.matter].category != match.category):
+            return self._clarify(self.lookup.members(match.category), asked, f"“{match.category}”包括以下几项，请问您要办理哪一项？")
+
+        target = named[0] if named else None
+        hits = self.searcher.run(text, k=8, prefer_doc=target or context.matter)
+        conf = self.confidence(hits, text)
+        if target is None and context.matter and (asked or len(text) <= 12):
+            # A follow-up ("那要多久？") is about the matter under discussion.
+            top = hits[0].passage if hits else None
+            if top is None or top.doc_id == context.matter or conf < self.min_confidence + 0.15:
+                target = context.matter
+        if target is None and hits and hits[0].passage.source_type == "guide" and conf >= self.min_confidence:
+            target = hits[0].passage.doc_id if self._names_overlap(text, self.guides.get(hits[0].passage.doc_id)) else None
+
+        if target is not None:
+            g = self.guides[target]
+            qt = asked or (context.qtype if named and context.qtype and not asked else None) or "general"
+            if not asked and named and context.matter and context.qtype and target != context.matter:
+                qt = context.qtype  # "那港澳通行证呢？" asks the previous question of a new matter
+            body, buttons = self.composer.run(g, qt)
+            return Answer("guide", body, buttons, g.id, qt, max(conf, 0.9 if named else conf),
+                          [{"type": "guide", "id": g.id, "title": g.name, "reviewed": g.reviewed.isoformat()}], hits)
+
+        policy = [h for h in hits if h.passage.source_type == "policy"]
+        if policy and conf >= self.min_confidence:
+            return self._policy_answer(policy[0], text, conf, hits, asked)
+        return Answer("fallback", FALLBACK, [Button("转人工", "/human_handoff")], None, asked, conf, [], hits)
+
+    def confidence(self, hits: list[Hit], text: str) -> float:
+        """How sure retrieval is, 0..1: the top dense cosine, lowered when no query word matches."""
+        if not hits:
+            return 0.0
+        top = hits[0]
+        lexical = min(1.0, top.bm25 + 0.2) if tokenize(text) else 0.5
+        return round(top.dense * lexical, 3)
+
+    @staticmethod
+    def _names_overlap(text: str, g: Guide | None) -> bool:
+        # A retrieved guide only answers when the question shares a word with its names: this
+        # keeps "火星移民证怎么办" from being answered with another matter's checklist.
+        if g is None:
+            return False
+        q = set(tokenize(text))
+        names = set(tokenize(" ".join([g.name, *g.aliases])))
+        return bool(q & names)
+
+    def _policy_answer(self, hit: Hit, text: str, conf: float, hits: list[Hit], asked: str | None) -> Answer:
+        p = hit.passage
+        lines = [x for x in (region_note(p.region), policy_excerpt(p, text)) if x]
+        if p.responsible:
+            lines.append(p.responsible if "：" in p.responsible else f"责任单位：{p.responsible}")
+        if p.deadline:
+            lines.append(f"完成时限：{p.deadline}")
+        lines.append(f"来源：{cite(p)}（{p.title}，{p.issuer}，{p.date}）")
+        src = {"type": "policy", "id": p.id, "doc_number": p.doc_number, "clause": p.clause, "title": p.title}
+        return Answer("policy", "\n".join(lines), [Button("转人工", "/human_handoff")], None, asked, conf, [src], hits)
+
+    def _clarify(self, options: list[Guide], asked: str | None, prompt: str) -> Answer:
+        qt = asked or "general"
+        buttons = [Button(g.name, ask_payload(qt, g.id)) for g in options]
+        return Answer("clarify", prompt, buttons, None, qt, 1.0, [], [])
+
+    def _starter_buttons(self) -> list[Button]:
+        return [Button("预约办事", "/book_appointment"), Button("转人工", "/human_handoff")]

@@ -1,0 +1,108 @@
+"""What a question asks (question type) and which matter it is about (guide lookup).
+
+The matter lookup is built from the guides' names and aliases, so a new guide is understood
+as soon as the index is rebuilt. Typos that sound the same (结昏 → 结婚, 社宝卡 → 社保卡) are
+caught by comparing pinyin.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pypinyin import lazy_pinyin
+
+from embeddings.text import normalize
+from knowledge.schema import Guide
+
+# Question types and the phrasings that signal them, most specific first.
+QTYPE_PATTERNS: list[tuple[str, re.Pattern]] = [
+    ("booking", re.compile(r"预约|预定|挂号|排号|取号")),
+    ("fee", re.compile(r"多少钱|费用|收费|收不收|要钱|花钱|免费|价格|工本费|几块|多少元|收多少")),
+    ("time", re.compile(r"多久|多长时间|几天|多少天|时限|几个工作日|当天|当场|立等|什么时候(能|可以)?(拿|领|取|办好|出)|要等|多快|周期")),
+    ("materials", re.compile(r"材料|带什么|带哪些|带啥|准备什么|准备啥|准备哪些|要什么东西|需要什么|要啥|资料|证件|清单|要带|需带|带上|什么手续|哪些手续")),
+    ("scope", re.compile(r"通办|别的区|其他区|外区|跨区|异地|就近|任意|任何一个|全市|不是本区|户籍地以外|户口不在")),
+    ("where", re.compile(r"在哪|哪里办|去哪|哪儿|地址|地点|哪个窗口|什么地方|几点|上班时间|办公时间|开门|电话")),
+    ("conditions", re.compile(r"条件|资格|能不能办|可不可以办|符合|谁可以|哪些人|年龄")),
+    ("process", re.compile(r"流程|步骤|程序|怎么办|如何办|怎么弄|怎么申请|如何申请|怎样办|怎么补|咋办|网上办|在线办|手机上办|能网办")),
+]
+
+QTYPE_LABELS = {
+    "materials": "所需材料", "time": "办理时限", "fee": "收费标准", "where": "办理地点",
+    "scope": "通办范围", "booking": "预约方式", "process": "办理流程", "conditions": "办理条件",
+    "general": "事项概况",
+}
+
+DISTRICTS = ("思明", "湖里", "集美", "海沧", "同安", "翔安")
+
+
+def detect_qtype(text: str) -> str | None:
+    for name, pat in QTYPE_PATTERNS:
+        if pat.search(text):
+            return name
+    return None
+
+
+def _pinyin(text: str) -> str:
+    # One space-separated syllable per character; Latin letters and digits pass through.
+    return " ".join(lazy_pinyin(text, errors=lambda s: list(s)))
+
+
+@dataclass
+class MatterMatch:
+    guides: list[Guide] = field(default_factory=list)  # distinct guides named, in order of appearance
+    category: str | None = None  # a category named without the specific matter (e.g. 婚姻登记)
+    by_typo: bool = False
+
+
+class MatterLookup:
+    """Finds the matters a question names, by name/alias (longest match first), then by pinyin."""
+
+    def __init__(self, guides: list[Guide]):
+        self.guides = {g.id: g for g in guides}
+        terms: dict[str, str] = {}
+        for g in guides:
+            for t in (g.name, *g.aliases):
+                t = normalize(t)
+                # A bare district name is not a matter: "湖里区…" may be about any of its facts.
+                if len(t) < 2 or t.rstrip("区") in DISTRICTS:
+                    continue
+                terms.setdefault(t, g.id)
+        self.terms = sorted(terms.items(), key=lambda kv: -len(kv[0]))
+        self.categories: dict[str, list[str]] = {}
+        for g in guides:
+            if g.category:
+                self.categories.setdefault(normalize(g.category), []).append(g.id)
+        self.pinyin_terms = [(_pinyin(t), gid) for t, gid in self.terms if len(t) >= 3]
+
+    def run(self, text: str) -> MatterMatch:
+        text = normalize(text)
+        found: list[tuple[int, str]] = []
+        masked = text
+        for term, gid in self.terms:
+            pos = masked.find(term)
+            if pos >= 0:
+                found.append((pos, gid))
+                masked = masked.replace(term, "\0" * len(term))  # a longer alias hides its substrings
+        by_typo = False
+        if not found:
+            py = f" {_pinyin(text)} "
+            for term_py, gid in self.pinyin_terms:
+                if f" {term_py} " in py:
+                    found.append((py.find(f" {term_py} "), gid))
+                    by_typo = True
+                    break
+        ids: list[str] = []
+        for _, gid in sorted(found):
+            if gid not in ids:
+                ids.append(gid)
+        category = None
+        if not ids:
+            for cat, members in self.categories.items():
+                if cat in text and len(members) > 1:
+                    category = cat
+                    break
+        return MatterMatch([self.guides[i] for i in ids], category, by_typo)
+
+    def members(self, category: str) -> list[Guide]:
+        return [self.guides[i] for i in self.categories.get(category, [])]

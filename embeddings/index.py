@@ -1,0 +1,158 @@
+"""Versioned retrieval index: records → FAISS (dense) + passages + guides snapshot + manifest.
+
+Layout under settings.index_dir:
+
+    v20261122T031500-<fingerprint>/   one complete version (written to a temp dir, then renamed)
+        dense.faiss  passages.jsonl  guides.json  manifest.json
+    CURRENT                           name of the live version (replaced atomically)
+
+A build never touches the live version, so the server keeps answering while it runs; a crash
+leaves at most a `.tmp-*` directory that the next build removes. Rolling back is pointing
+CURRENT at an older version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from embeddings.encoder import Encoder
+from knowledge.records import KnowledgeBase
+from knowledge.schema import Guide, Passage
+
+FORMAT = 1
+
+
+def _log(msg: str) -> None:
+    print(f"[index] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class IndexVersion:
+    path: Path
+    manifest: dict
+    passages: list[Passage]
+    guides: list[Guide]
+    dense: faiss.Index
+
+    @property
+    def version(self) -> str:
+        return self.path.name
+
+
+def passage_text_for_embedding(p: Passage) -> str:
+    # The title gives a short clause the context of its document or guide.
+    return p.text if p.text.startswith(p.title) else f"{p.title}：{p.text}"
+
+
+def current_version(root: Path) -> str | None:
+    ptr = root / "CURRENT"
+    if not ptr.exists():
+        return None
+    name = ptr.read_text().strip()
+    return name if (root / name / "manifest.json").exists() else None
+
+
+def set_current(root: Path, version: str) -> None:
+    if not (root / version / "manifest.json").exists():
+        raise FileNotFoundError(f"no index version {version}")
+    tmp = root / f".CURRENT.{os.getpid()}"
+    tmp.write_text(version + "\n")
+    os.replace(tmp, root / "CURRENT")  # atomic on POSIX
+
+
+def list_versions(root: Path) -> list[dict]:
+    out = []
+    for d in sorted(root.glob("v*"), reverse=True):
+        if (d / "manifest.json").exists():
+            out.append(json.loads((d / "manifest.json").read_text()))
+    return out
+
+
+def is_stale(root: Path, kb: KnowledgeBase, model_name: str) -> bool:
+    cur = current_version(root)
+    if cur is None:
+        return True
+    m = json.loads((root / cur / "manifest.json").read_text())
+    return m.get("fingerprint") != kb.fingerprint or m.get("model") != model_name or m.get("format") != FORMAT
+
+
+def build(kb: KnowledgeBase, encoder: Encoder, root: Path, keep: int = 5, activate: bool = True) -> Path:
+    """Build a new version from kb; make it CURRENT if activate. Returns the version directory."""
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in root.glob(".tmp-*"):  # left behind by a crashed build
+        shutil.rmtree(stale, ignore_errors=True)
+    t0 = time.perf_counter()
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    name = f"v{stamp}-{kb.fingerprint}"
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    try:
+        _log(f"encoding {len(kb.passages)} passages with {encoder.name}")
+        texts = [passage_text_for_embedding(p) for p in kb.passages]
+        vecs = np.zeros((0, encoder.dim), dtype=np.float32)
+        step = 128
+        chunks = []
+        for i in range(0, len(texts), step):
+            chunks.append(encoder.passages(texts[i : i + step]))
+            _log(f"  {min(i + step, len(texts))}/{len(texts)}")
+        if chunks:
+            vecs = np.vstack(chunks)
+        index = faiss.IndexFlatIP(encoder.dim)  # exact inner product = cosine on normalised vectors
+        index.add(vecs)
+        faiss.write_index(index, str(tmp / "dense.faiss"))
+        with open(tmp / "passages.jsonl", "w", encoding="utf-8") as f:
+            for p in kb.passages:
+                f.write(p.model_dump_json() + "\n")
+        (tmp / "guides.json").write_text(
+            json.dumps([g.model_dump(mode="json") for g in kb.guides], ensure_ascii=False), encoding="utf-8"
+        )
+        manifest = {
+            "version": name, "format": FORMAT, "model": encoder.name, "dimensions": encoder.dim,
+            "fingerprint": kb.fingerprint, "checksums": kb.checksums, "passages": len(kb.passages),
+            "guides": len(kb.guides), "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "build_seconds": round(time.perf_counter() - t0, 1),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
+        for f in tmp.iterdir():  # make the files durable before the rename publishes them
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        tmp.rename(root / name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if activate:
+        set_current(root, name)
+    _prune(root, keep)
+    _log(f"built {name} in {time.perf_counter() - t0:.1f}s")
+    return root / name
+
+
+def _prune(root: Path, keep: int) -> None:
+    cur = current_version(root)
+    versions = sorted(d for d in root.glob("v*") if d.is_dir())
+    for d in versions[:-keep] if keep > 0 else []:
+        if d.name != cur:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def load(root: Path, version: str | None = None) -> IndexVersion:
+    version = version or current_version(root)
+    if version is None:
+        raise FileNotFoundError(f"no index under {root}: run `make index`")
+    path = root / version
+    manifest = json.loads((path / "manifest.json").read_text())
+    with open(path / "passages.jsonl", encoding="utf-8") as f:
+        passages = [Passage.model_validate_json(line) for line in f if line.strip()]
+    guides = [Guide.model_validate(g) for g in json.loads((path / "guides.json").read_text(encoding="utf-8"))]
+    dense = faiss.read_index(str(path / "dense.faiss"))
+    return IndexVersion(path, manifest, passages, guides, dense)

