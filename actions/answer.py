@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 
 from embeddings.search import Hit, HybridSearcher
 from embeddings.text import normalize, tokenize
-from actions.understanding import QTYPE_LABELS, MatterLookup, detect_qtype
+from actions.understanding import QTYPE_LABELS, MatterLookup, detect_qtype, extract_question
 from knowledge.guides import guide_sections
 from knowledge.schema import Guide, Passage
 
 HOTLINE = "12345"
 FLAG = "（待核实）"
-MAX_POLICY_CHARS = 260
+MAX_POLICY_CHARS = 400  # a whole clause chunk fits; trimming risked cutting the very figure asked for
 
 
 @dataclass
@@ -56,11 +56,20 @@ class Answer:
 
 def ask_payload(qtype: str, matter: str) -> str:
     """A button payload Rasa understands as an intent with the matter entity, no NLU needed."""
-    return f'/ask_question{{"matter": "{matter}", "qtype": "{qtype}"}}'
+    intent = "book_appointment" if qtype == "booking" else f"ask_{qtype}"
+    return f'/{intent}{{"matter": "{matter}"}}'
 
 
 def _limit(v) -> str:
     return "即办（当场办结）" if v == "即办" else f"{v}个工作日"
+
+
+_PLACES = {"湖里": "湖里区", "海沧": "海沧区", "思明": "思明区", "集美": "集美区", "同安": "同安区", "翔安": "翔安区", "东平": "东平县"}
+
+
+def named_region(text: str) -> str | None:
+    """The district or county a question names, if any."""
+    return next((region for key, region in _PLACES.items() if key in text), None)
 
 
 def region_note(region: str) -> str:
@@ -74,7 +83,7 @@ def region_note(region: str) -> str:
 class GuideComposer:
     """Guide + question type → reply text and next-step buttons."""
 
-    def run(self, g: Guide, qtype: str) -> tuple[str, list[Button]]:
+    def run(self, g: Guide, qtype: str, extra: list[str] | None = None) -> tuple[str, list[Button]]:
         f = lambda field_: FLAG if g.flagged(field_) else ""  # noqa: E731
         lines: list[str] = []
         note = region_note(g.region)
@@ -84,6 +93,7 @@ class GuideComposer:
         if not body:  # the guide has nothing for this type: say so, then give the overview
             body = [f"《{g.name}》暂未收录{QTYPE_LABELS[qtype]}信息，可拨打{HOTLINE}咨询。"] + self._general(g, f)
         lines.extend(body)
+        lines.extend(extra or [])
         lines.append(self._source_line(g))
         return "\n".join(lines), self._buttons(g, qtype)
 
@@ -212,27 +222,32 @@ class GuideComposer:
                  ("where", "在哪里办"), ("scope", "能否全城通办")]
         out = [Button(title, ask_payload(q, g.id)) for q, title in order if q != asked and q in sections][:3]
         if g.kind == "matter":
-            out.append(Button("预约办理", f'/book_appointment{{"matter": "{g.id}"}}'))
+            out.append(Button("预约办理", ask_payload("booking", g.id)))
         return out
 
 
 def policy_excerpt(p: Passage, query: str, limit: int = MAX_POLICY_CHARS) -> str:
-    """The clause's sentences that share most words with the question, in document order."""
+    """The clause's heading and the sentences that share most words with the question, in order."""
     body = p.text
     if len(body) <= limit:
         return body
     sentences = [s for s in re.split(r"(?<=[。；;！？])", body) if s.strip()]
     q = set(tokenize(query))
-    scored = sorted(range(len(sentences)), key=lambda i: -len(q & set(tokenize(sentences[i]))))
+    # Longer shared words say more than single characters.
+    def overlap(i: int) -> float:
+        return sum(len(t) for t in q & set(tokenize(sentences[i])))
+    ranked = sorted(range(len(sentences)), key=lambda i: (-overlap(i), i))
     keep, total = set(), 0
-    for i in [0, *scored]:  # the first sentence names the clause; keep it for context
-        if i in keep:
-            continue
-        if total + len(sentences[i]) > limit and keep:
+    for i in ranked:
+        if keep and (overlap(i) == 0 or total + len(sentences[i]) > limit):
             continue
         keep.add(i)
         total += len(sentences[i])
-    return "".join(sentences[i] for i in sorted(keep)) + ("……" if len(keep) < len(sentences) else "")
+    text = "".join(sentences[i] for i in sorted(keep))
+    if 0 not in keep:  # keep the clause's heading so the excerpt says where it stands
+        head = sentences[0].split("。")[0][:60]
+        text = f"{head}……{text}"
+    return text + ("……" if max(keep) < len(sentences) - 1 else "")
 
 
 def cite(p: Passage) -> str:
@@ -260,7 +275,13 @@ class Answerer:
     def run(self, question: str, context: Context | None = None, qtype: str | None = None,
             matter: str | None = None) -> Answer:
         context = context or Context()
-        text = normalize(question)
+        text = extract_question(normalize(question), self.lookup)
+        if matter in self.guides and not text:
+            # A button press: the matter and question type are given, nothing to understand.
+            g = self.guides[matter]
+            body, buttons = self.composer.run(g, qtype or "general")
+            return Answer("guide", body, buttons, g.id, qtype or "general", 1.0,
+                          [{"type": "guide", "id": g.id, "title": g.name, "reviewed": g.reviewed.isoformat()}])
         if not text:
             return Answer("empty", EMPTY, buttons=self._starter_buttons())
         asked = qtype or detect_qtype(text)
@@ -273,7 +294,7 @@ class Answerer:
             return self._clarify(self.lookup.members(match.category), asked, f"“{match.category}”包括以下几项，请问您要办理哪一项？")
 
         target = named[0] if named else None
-        hits = self.searcher.run(text, k=8, prefer_doc=target or context.matter)
+        hits = self._prefer_city(self.searcher.run(text, k=20, prefer_doc=target or context.matter), text)[:8]
         conf = self.confidence(hits, text)
         if target is None and context.matter and (asked or len(text) <= 12):
             # A follow-up ("那要多久？") is about the matter under discussion.
@@ -283,12 +304,28 @@ class Answerer:
         if target is None and hits and hits[0].passage.source_type == "guide" and conf >= self.min_confidence:
             target = hits[0].passage.doc_id if self._names_overlap(text, self.guides.get(hits[0].passage.doc_id)) else None
 
+        place = named_region(text)
+        if target is not None and place and place != self.guides[target].region and place[:2] not in self.guides[target].name:
+            # "湖里区快递收取送达了多少件" is about 湖里区's own record, not the city-wide EMS guide.
+            target = target if named and self.guides[target].kind == "matter" else None
+            if target is None:
+                hits = sorted(hits, key=lambda h: h.passage.region != place)
+
         if target is not None:
             g = self.guides[target]
             qt = asked or (context.qtype if named and context.qtype and not asked else None) or "general"
             if not asked and named and context.matter and context.qtype and target != context.matter:
                 qt = context.qtype  # "那港澳通行证呢？" asks the previous question of a new matter
-            body, buttons = self.composer.run(g, qt)
+            extra: list[str] = []
+            if g.kind != "matter":
+                # A service rule or centre is described, not asked by type; its policy clause
+                # (when retrieved) is quoted so the answer carries the exact wording.
+                qt = "general"
+                clause = next((h.passage for h in hits if h.passage.source_type == "policy"
+                               and h.passage.region in ("厦门市", g.region)), None)
+                if clause is not None and self.confidence([h for h in hits if h.passage is clause], text) >= self.min_confidence:
+                    extra = [f"政策原文：{policy_excerpt(clause, text, 200)}（{cite(clause)}）"]
+            body, buttons = self.composer.run(g, qt, extra)
             return Answer("guide", body, buttons, g.id, qt, max(conf, 0.9 if named else conf),
                           [{"type": "guide", "id": g.id, "title": g.name, "reviewed": g.reviewed.isoformat()}], hits)
 
@@ -297,13 +334,29 @@ class Answerer:
             return self._policy_answer(policy[0], text, conf, hits, asked)
         return Answer("fallback", FALLBACK, [Button("转人工", "/human_handoff")], None, asked, conf, [], hits)
 
+    @staticmethod
+    def _prefer_city(hits: list[Hit], text: str) -> list[Hit]:
+        """A district's or another county's clause only outranks a city-wide one when the question
+        names that place: citizens asking in general are asking about Xiamen's rules."""
+        def weight(h: Hit) -> float:
+            region = h.passage.region
+            named = region != "厦门市" and region[:2] in text
+            return h.score * (1.0 if region == "厦门市" or named else 0.8)
+        return sorted(hits, key=weight, reverse=True)
+
     def confidence(self, hits: list[Hit], text: str) -> float:
-        """How sure retrieval is, 0..1: the top dense cosine, lowered when no query word matches."""
+        """How sure retrieval is, 0..1. Two signals, equally weighted: how much of the question's
+        wording the top passage covers (length-weighted tokens), and the dense cosine rescaled
+        from e5's crowded 0.80–0.95 band. Dense alone cannot tell "今天天气怎么样" (0.86) from a
+        real question (0.88–0.94); coverage can."""
         if not hits:
             return 0.0
-        top = hits[0]
-        lexical = min(1.0, top.bm25 + 0.2) if tokenize(text) else 0.5
-        return round(top.dense * lexical, 3)
+        top = hits[0].passage
+        q = set(tokenize(text))
+        total = sum(len(t) for t in q)
+        coverage = sum(len(t) for t in q & set(tokenize(f"{top.title} {top.text}"))) / total if total else 0.0
+        dense = min(1.0, max(0.0, (hits[0].dense - 0.80) / 0.15))
+        return round(0.5 * coverage + 0.5 * dense, 3)
 
     @staticmethod
     def _names_overlap(text: str, g: Guide | None) -> bool:

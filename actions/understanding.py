@@ -36,10 +36,17 @@ QTYPE_LABELS = {
 DISTRICTS = ("思明", "湖里", "集美", "海沧", "同安", "翔安")
 
 
+# Naming a document without a question word ("要照片吗", "户口本要带吗") asks about materials;
+# checked last so that "身份证丢了怎么补" stays a process question.
+MATERIAL_NOUNS = re.compile(r"照片|相片|复印件|户口本|户口簿|身份证|结婚证|证明|原件|表格|申请表")
+
+
 def detect_qtype(text: str) -> str | None:
     for name, pat in QTYPE_PATTERNS:
         if pat.search(text):
             return name
+    if MATERIAL_NOUNS.search(text) and re.search(r"[吗么]|要不要|需不需要|用不用", text):
+        return "materials"
     return None
 
 
@@ -61,6 +68,7 @@ class MatterLookup:
     def __init__(self, guides: list[Guide]):
         self.guides = {g.id: g for g in guides}
         terms: dict[str, str] = {}
+        derived: dict[str, set[str]] = {}
         for g in guides:
             for t in (g.name, *g.aliases):
                 t = normalize(t)
@@ -68,6 +76,13 @@ class MatterLookup:
                 if len(t) < 2 or t.rstrip("区") in DISTRICTS:
                     continue
                 terms.setdefault(t, g.id)
+                # "办护照" also means "护照" is said alone; kept only if no other guide derives it.
+                core = re.sub(r"^(办理|申请|办|申领)", "", t)
+                if core != t and len(core) >= 2:
+                    derived.setdefault(core, set()).add(g.id)
+        for core, ids in derived.items():
+            if len(ids) == 1 and core not in terms:
+                terms[core] = next(iter(ids))
         self.terms = sorted(terms.items(), key=lambda kv: -len(kv[0]))
         self.categories: dict[str, list[str]] = {}
         for g in guides:
@@ -106,3 +121,27 @@ class MatterLookup:
 
     def members(self, category: str) -> list[Guide]:
         return [self.guides[i] for i in self.categories.get(category, [])]
+
+
+_SENTENCE = re.compile(r"[^。！？!?\n；;]+[。！？!?；;]?")
+_ASKS = re.compile(r"[吗呢？?]|怎么|怎样|如何|多少|哪|什么|能否|可否|是否|几")
+LONG_MESSAGE = 120
+
+
+def extract_question(text: str, lookup: MatterLookup) -> str:
+    """From a long message (pasted text, a story, noise) keep the sentence that asks something.
+
+    Scored by: names a matter, has a question type, has a question word; ties go to the later
+    sentence (people tend to ask at the end).
+    """
+    if len(text) <= LONG_MESSAGE:
+        return text
+    best, best_score = text[-LONG_MESSAGE:], 0
+    for i, s in enumerate(_SENTENCE.findall(text)):
+        s = s.strip()
+        if len(s) < 2:
+            continue
+        score = 4 * bool(lookup.run(s).guides) + 2 * bool(detect_qtype(s)) + bool(_ASKS.search(s))
+        if score and score >= best_score:
+            best, best_score = s[:LONG_MESSAGE], score
+    return best

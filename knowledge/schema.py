@@ -50,7 +50,7 @@ class Location(_Strict):
 class Appointment(_Strict):
     channels: list[str] = Field(default_factory=list)  # e.g. 微政务平台, i厦门
     required: bool = False
-    walk_in: bool = True  # on-site numbers are never refused for lack of a booking (138号 一、(八))
+    walk_in: bool = True  # on-site numbers are never refused for lack of a booking (138号 三、(十二))
     notes: str | None = None
 
 
