@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,6 +32,9 @@ class Settings(BaseSettings):
     # Booking: capacity per centre and slot, and the share of it kept for walk-ins (138号 一、(十二)).
     slot_capacity: int = 10
     walk_in_share: float = 0.3
+    booking_days: int = 14
+    # Extra closed days beyond China's holiday calendar, e.g. BST_CLOSED_DATES='["2026-12-31"]'.
+    closed_dates: list[dt.date] = []
 
 
 @lru_cache

@@ -5,16 +5,22 @@ They are thin: read the turn from the tracker, call the Answerer, send its messa
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
+from functools import lru_cache
 from typing import Any
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import bookings as bk
 from actions.answer import HOTLINE, Answer, Context
+from actions.db import Handoff, upgrade
 from actions.engine import Engine
-from actions.privacy import install_log_masking
+from actions.materials import check_materials
+from actions.privacy import install_log_masking, mask
 from settings import get_settings
 
 log = logging.getLogger("banshitong.actions")
@@ -74,17 +80,291 @@ class ActionAnswer(Action):
                 SlotSet("low_confidence", low)]
 
 
+def conversation_summary(tracker: Tracker, limit: int = 10) -> list[dict]:
+    """The last user questions and bot answers, for the agent who takes over (numbers masked)."""
+    turns = []
+    for e in tracker.events:
+        if e.get("event") == "user" and e.get("text") and not e["text"].startswith("/"):
+            turns.append({"who": "user", "text": mask(e["text"])[:500]})
+        elif e.get("event") == "bot" and e.get("text"):
+            turns.append({"who": "bot", "text": mask(e["text"])[:500]})
+    return turns[-limit:]
+
+
 class ActionHandoff(Action):
+    """转人工: queue the conversation for a 12345 agent, with a summary they read via the API."""
+
     def name(self) -> str:
         return "action_handoff"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
             reason: str | None = None) -> list[dict]:
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        reason = reason or ("投诉建议" if intent == "complain" else "用户要求转人工")
+        matter = tracker.get_slot("matter")
+        summary = {"matter": matter, "turns": conversation_summary(tracker)}
+        with book().Session() as s:
+            s.add(Handoff(sender=tracker.sender_id, reason=reason, matter=matter,
+                          summary=json.dumps(summary, ensure_ascii=False), status="waiting"))
+            s.commit()
         if intent == "complain":
-            text = (f"很抱歉给您带来不便。投诉和建议请拨打{HOTLINE}政务服务热线，或在i厦门提交："
+            text = (f"很抱歉给您带来不便。您的投诉已记录并转人工处理；也可拨打{HOTLINE}政务服务热线投诉。"
                     "热线受理后会转交责任单位办理，并在规定时限内回复您办理结果。")
+        elif reason == "连续两次未能回答":
+            text = f"抱歉，这个问题我暂时答不好，已为您转接人工服务。您也可以直接拨打{HOTLINE}政务服务热线。"
         else:
-            text = f"已为您转接人工服务。您也可以直接拨打{HOTLINE}政务服务热线，工作人员会为您解答。"
+            text = f"已为您转接人工服务，工作人员会查看您刚才的问题后回复您。您也可以直接拨打{HOTLINE}政务服务热线。"
         dispatcher.utter_message(text=text)
         return [SlotSet("low_confidence", 0)]
+
+
+# ---------------------------------------------------------------- 预约办事 (booking)
+
+@lru_cache
+def book() -> bk.BookingBook:
+    s = get_settings()
+    upgrade(s.database_url)  # idempotent; the app does the same on start
+    return bk.BookingBook(s.database_url, s.slot_capacity, s.walk_in_share, s.booking_days, tuple(s.closed_dates))
+
+
+def today() -> dt.date:
+    return dt.date.today()
+
+
+def _text(tracker: Tracker) -> str:
+    text = (tracker.latest_message or {}).get("text") or ""
+    return "" if text.startswith("/") else text
+
+
+def _intent(tracker: Tracker) -> str | None:
+    return ((tracker.latest_message or {}).get("intent") or {}).get("name")
+
+
+def _date_buttons(days: list[dt.date]) -> list[dict]:
+    return [{"title": bk.describe_date(d), "payload": f"{d.year}年{d.month}月{d.day}日"} for d in days]
+
+
+class ValidateBookingForm(FormValidationAction):
+    """Extracts every booking answer from any message and checks it; refusals offer alternatives."""
+
+    def name(self) -> str:
+        return "validate_booking_form"
+
+    # --- extraction: from whatever the user wrote, whichever question was asked ---
+    async def extract_booking_centre(self, dispatcher, tracker, domain):
+        c = bk.parse_centre(_text(tracker))
+        return {"booking_centre": c} if c else {}
+
+    async def extract_booking_date(self, dispatcher, tracker, domain):
+        d = bk.parse_date(_text(tracker), today()) if _text(tracker) else None
+        return {"booking_date": d.isoformat()} if d else {}
+
+    async def extract_booking_slot(self, dispatcher, tracker, domain):
+        s = bk.parse_slot(_text(tracker))
+        return {"booking_slot": s} if s else {}
+
+    async def extract_booking_phone(self, dispatcher, tracker, domain):
+        p = bk.parse_phone(_text(tracker))
+        return {"booking_phone": p} if p else {}
+
+    async def extract_booking_name(self, dispatcher, tracker, domain):
+        text = _text(tracker)
+        # A bare short answer is a name only when the name was asked; "我叫…" counts any time.
+        if tracker.get_slot("requested_slot") != "booking_name" and not any(k in text for k in ("我叫", "名字", "姓名")):
+            return {}
+        if _intent(tracker) in ("affirm", "deny", "cancel_appointment", "greet", "thank"):
+            return {}
+        n = bk.parse_name(text)
+        return {"booking_name": n} if n else {}
+
+    async def extract_booking_confirmed(self, dispatcher, tracker, domain):
+        if tracker.get_slot("requested_slot") != "booking_confirmed":
+            return {}
+        intent = _intent(tracker)
+        text = _text(tracker)
+        if intent == "deny" or "取消" in text or "不约" in text:
+            return {"booking_confirmed": False}
+        if intent == "affirm" or "确认" in text:
+            return {"booking_confirmed": True}
+        return {}
+
+    # --- validation ---
+    def validate_booking_centre(self, value, dispatcher, tracker, domain):
+        return {"booking_centre": value if value in bk.CENTRES else None}
+
+    def validate_booking_date(self, value, dispatcher, tracker, domain):
+        try:
+            day = dt.date.fromisoformat(value)
+        except (TypeError, ValueError):
+            return {"booking_date": None}
+        problem = book().date_problem(day, today())
+        centre = tracker.get_slot("booking_centre") or "市级"
+        if problem is None and not book().free_slots(centre, day):
+            problem = f"{bk.describe_date(day)}{bk.CENTRES[centre]}的预约名额已满（部分名额留给现场取号）。"
+        if problem:
+            dispatcher.utter_message(text=problem + "您可以选择以下日期：",
+                                     buttons=_date_buttons(book().open_dates(centre, today())))
+            return {"booking_date": None}
+        return {"booking_date": day.isoformat()}
+
+    def validate_booking_slot(self, value, dispatcher, tracker, domain):
+        centre, date = tracker.get_slot("booking_centre"), tracker.get_slot("booking_date")
+        if not centre or not date:
+            return {"booking_slot": value}  # checked again once the centre and date are known
+        free = book().free_slots(centre, dt.date.fromisoformat(date))
+        wanted = [s for s in free if (value == "morning" and s < "12") or (value == "afternoon" and s > "12")]
+        if value in ("morning", "afternoon"):
+            if wanted:
+                return {"booking_slot": wanted[0]}
+        elif value in free:
+            return {"booking_slot": value}
+        if value in bk.SLOTS or value in ("morning", "afternoon"):
+            dispatcher.utter_message(text="该时段已约满（部分名额留给现场取号），请选择其他时段：",
+                                     buttons=[{"title": s, "payload": s} for s in free])
+        return {"booking_slot": None}
+
+    def validate_booking_name(self, value, dispatcher, tracker, domain):
+        return {"booking_name": value}
+
+    def validate_booking_phone(self, value, dispatcher, tracker, domain):
+        if not bk.PHONE.fullmatch(value or ""):
+            dispatcher.utter_message(text="手机号码格式不对，请输入11位手机号码，例如 13800000000。")
+            return {"booking_phone": None}
+        return {"booking_phone": value}
+
+    def validate_booking_confirmed(self, value, dispatcher, tracker, domain):
+        return {"booking_confirmed": value}
+
+
+class ActionAskBookingDate(Action):
+    def name(self) -> str:
+        return "action_ask_booking_date"
+
+    def run(self, dispatcher, tracker, domain):
+        centre = tracker.get_slot("booking_centre") or "市级"
+        days = book().open_dates(centre, today())
+        dispatcher.utter_message(text=f"请问您想预约哪一天去{bk.CENTRES[centre]}？可以说“明天”“下周三”“12月3号”，或选择：",
+                                 buttons=_date_buttons(days))
+        return []
+
+
+class ActionAskBookingSlot(Action):
+    def name(self) -> str:
+        return "action_ask_booking_slot"
+
+    def run(self, dispatcher, tracker, domain):
+        free = book().free_slots(tracker.get_slot("booking_centre") or "市级",
+                                 dt.date.fromisoformat(tracker.get_slot("booking_date")))
+        dispatcher.utter_message(text="请选择时段：", buttons=[{"title": s, "payload": s} for s in free])
+        return []
+
+
+def _describe(centre: str, date: str, slot: str) -> str:
+    return f"{bk.CENTRES[centre]}，{bk.describe_date(dt.date.fromisoformat(date))} {slot}"
+
+
+class ActionAskBookingConfirmed(Action):
+    def name(self) -> str:
+        return "action_ask_booking_confirmed"
+
+    def run(self, dispatcher, tracker, domain):
+        g = tracker.get_slot("matter")
+        matter = engine().get().answerer.guides.get(g).name if g in engine().get().answerer.guides else "（未指定事项）"
+        dispatcher.utter_message(
+            text=("请确认预约信息：\n"
+                  f"事项：{matter}\n地点：{_describe(tracker.get_slot('booking_centre'), tracker.get_slot('booking_date'), tracker.get_slot('booking_slot'))}\n"
+                  f"姓名：{tracker.get_slot('booking_name')}\n手机：{bk.mask_phone(tracker.get_slot('booking_phone'))}"),
+            buttons=[{"title": "确认预约", "payload": "确认预约"}, {"title": "取消", "payload": "不约了"}])
+        return []
+
+
+BOOKING_SLOTS = ["booking_centre", "booking_date", "booking_slot", "booking_name", "booking_phone", "booking_confirmed"]
+
+
+class ActionSubmitBooking(Action):
+    def name(self) -> str:
+        return "action_submit_booking"
+
+    def run(self, dispatcher, tracker, domain):
+        reset = [SlotSet(s, None) for s in BOOKING_SLOTS]
+        if not tracker.get_slot("booking_confirmed"):
+            dispatcher.utter_message(response="utter_booking_aborted")
+            return reset
+        centre, date, slot = (tracker.get_slot(k) for k in ("booking_centre", "booking_date", "booking_slot"))
+        b = book().create(sender=tracker.sender_id, matter=tracker.get_slot("matter"), centre=centre,
+                          day=dt.date.fromisoformat(date), slot=slot, name=tracker.get_slot("booking_name"),
+                          phone=tracker.get_slot("booking_phone"))
+        if b is None:
+            dispatcher.utter_message(text="抱歉，该时段刚刚被约满了，请重新预约其他时段。",
+                                     buttons=[{"title": "重新预约", "payload": "/book_appointment"}])
+            return reset
+        log.info("booking %s created for %s", b.code, mask(b.phone))
+        dispatcher.utter_message(
+            text=(f"预约成功！预约号：{b.code}\n{_describe(centre, date, slot)}\n"
+                  "请携带材料按时到达，凭预约号取号。未预约也可以现场取号办理。"),
+            buttons=[{"title": "查询我的预约", "payload": "/query_appointment"},
+                     {"title": "取消预约", "payload": "/cancel_appointment"}])
+        return reset
+
+
+class ActionQueryBooking(Action):
+    def name(self) -> str:
+        return "action_query_booking"
+
+    def run(self, dispatcher, tracker, domain):
+        items = book().active_for(tracker.sender_id, today())
+        if not items:
+            dispatcher.utter_message(text="您目前没有待办理的预约。需要的话可以说“预约办事”。",
+                                     buttons=[{"title": "预约办事", "payload": "/book_appointment"}])
+            return []
+        lines = [f"您有{len(items)}个预约："]
+        for b in items:
+            lines.append(f"预约号 {b.code}：{_describe(b.centre, b.date.isoformat(), b.slot)}，"
+                         f"办事人{b.name}，手机{bk.mask_phone(b.phone)}")
+        dispatcher.utter_message(text="\n".join(lines), buttons=[{"title": "取消预约", "payload": "/cancel_appointment"}])
+        return []
+
+
+class ActionCancelBooking(Action):
+    """取消预约: first asks to confirm (remembering which booking), then cancels or keeps it."""
+
+    def name(self) -> str:
+        return "action_cancel_booking"
+
+    def run(self, dispatcher, tracker, domain):
+        intent, pending = _intent(tracker), tracker.get_slot("pending_cancel")
+        if pending and intent == "affirm":
+            b = book().cancel(pending, tracker.sender_id)
+            dispatcher.utter_message(text=f"已取消预约号 {pending} 的预约。" if b else "该预约已不存在或已取消。")
+            return [SlotSet("pending_cancel", None)]
+        if pending and intent == "deny":
+            dispatcher.utter_message(text=f"好的，预约号 {pending} 的预约为您保留。")
+            return [SlotSet("pending_cancel", None)]
+        items = book().active_for(tracker.sender_id, today())
+        if not items:
+            dispatcher.utter_message(text="您目前没有可以取消的预约。")
+            return [SlotSet("pending_cancel", None)]
+        text = _text(tracker).upper()
+        b = next((x for x in items if x.code in text), items[0])
+        dispatcher.utter_message(
+            text=f"确定要取消预约号 {b.code}（{_describe(b.centre, b.date.isoformat(), b.slot)}）吗？",
+            buttons=[{"title": "确认取消", "payload": "确认"}, {"title": "不取消", "payload": "不是"}])
+        return [SlotSet("pending_cancel", b.code)]
+
+
+# ---------------------------------------------------------------- 材料预审 (checking materials)
+
+class ActionCheckMaterials(Action):
+    def name(self) -> str:
+        return "action_check_materials"
+
+    def run(self, dispatcher, tracker, domain):
+        answerer = engine().get().answerer
+        text = _text(tracker)
+        found = answerer.lookup.run(text).guides
+        g = found[0] if found else answerer.guides.get(tracker.get_slot("matter"))
+        if g is None or not g.materials:
+            dispatcher.utter_message(text="请问您要办理哪个事项？例如：“结婚登记我带了身份证和户口本，够吗？”")
+            return []
+        dispatcher.utter_message(text=check_materials(g, text))
+        return [SlotSet("matter", g.id)]

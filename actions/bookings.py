@@ -1,0 +1,203 @@
+"""预约办事: understanding a citizen's answers (centre, date, slot, name, phone) and the booking book.
+
+Rules that matter to users:
+* only open days (China's working-day calendar; weekends and public holidays closed), from
+  tomorrow up to `booking_days` ahead; a past or closed date is refused with open dates offered;
+* each centre/date/slot has `slot_capacity` places, of which a `walk_in_share` is never offered
+  for booking: 厦府办〔2018〕138号 三、(十二) forbids using bookings to refuse on-site numbers;
+* a booking holds a numbered place, unique per centre/date/slot, so no two replicas can over-book.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from actions.db import Booking, sessions, utcnow
+
+SLOTS = ("09:00-10:00", "10:00-11:00", "11:00-12:00", "14:00-15:00", "15:00-16:00", "16:00-17:00")
+CENTRES = {
+    "市级": "厦门市行政服务中心", "思明区": "思明区行政服务中心", "湖里区": "湖里区行政服务中心",
+    "集美区": "集美区行政服务中心", "海沧区": "海沧区行政服务中心", "同安区": "同安区行政服务中心",
+    "翔安区": "翔安区行政服务中心",
+}
+WEEKDAYS = "一二三四五六日"
+_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L to misread over the phone
+
+PHONE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
+_CN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+
+
+def parse_centre(text: str) -> str | None:
+    if re.search(r"市行政服务中心|市民中心|市级|市中心|市里", text):
+        return "市级"
+    for key in ("思明", "湖里", "集美", "海沧", "同安", "翔安"):
+        if key in text:
+            return f"{key}区"
+    return None
+
+
+def parse_date(text: str, today: dt.date) -> dt.date | None:
+    """Chinese dates (明天, 下周三, 12月3号, 2026年12月3日) with jionlp; None when there is none."""
+    import jionlp as jio  # loads its dictionaries on first use
+
+    base = time.mktime(dt.datetime.combine(today, dt.time(9)).timetuple())
+    try:
+        found = jio.ner.extract_time(text, time_base=base, with_parsing=True)
+    except Exception:  # jionlp raises on some odd inputs; treat as "no date"
+        return None
+    for item in found:
+        detail = item.get("detail") or {}
+        if detail.get("type") != "time_point":
+            continue
+        day = dt.date.fromisoformat(detail["time"][0][:10])
+        said = item.get("text", "")
+        if day < today and re.fullmatch(r"(周|星期|礼拜)[一二三四五六日天]", said):
+            day += dt.timedelta(days=7)  # "周五" said on a Sunday means the coming Friday
+        elif day < today and re.fullmatch(r"\d{1,2}[号日]", said):
+            day = (day.replace(day=1) + dt.timedelta(days=32)).replace(day=day.day)  # "3号" = next month's
+        return day
+    return None
+
+
+def parse_slot(text: str) -> str | None:
+    """A time slot from "9点", "下午两点", "14:00", "10:00-11:00", or "上午"/"下午" (first of the period)."""
+    for s in SLOTS:
+        if s in text:
+            return s
+    m = re.search(r"(\d{1,2}|[一二两三四五六七八九十]{1,2})\s*(?:点|:|：|时)", text)
+    if m:
+        raw = m.group(1)
+        hour = int(raw) if raw.isdigit() else (10 + _CN_DIGITS.get(raw[-1], 0) if raw.startswith("十") and len(raw) == 2 else _CN_DIGITS.get(raw, 0))
+        if re.search(r"下午|午后|晚", text) and hour < 12:
+            hour += 12
+        for s in SLOTS:
+            if int(s[:2]) == hour:
+                return s
+    if "上午" in text or "早上" in text:
+        return "morning"
+    if "下午" in text:
+        return "afternoon"
+    return None
+
+
+def parse_phone(text: str) -> str | None:
+    m = PHONE.search(re.sub(r"[\s\-]", "", text))
+    return m.group(1) if m else None
+
+
+def parse_name(text: str) -> str | None:
+    m = re.search(r"(?:我叫|名字是|名字叫|姓名是?|叫)\s*[:：]?\s*([\u4e00-\u9fa5·]{2,6})", text)
+    if m:
+        return m.group(1)
+    bare = text.strip()
+    return bare if re.fullmatch(r"[\u4e00-\u9fa5·]{2,5}", bare) else None
+
+
+def mask_phone(phone: str) -> str:
+    return phone[:3] + "****" + phone[-4:] if len(phone) == 11 else "***"
+
+
+def describe_date(d: dt.date) -> str:
+    return f"{d.month}月{d.day}日（周{WEEKDAYS[d.weekday()]}）"
+
+
+@dataclass
+class BookingBook:
+    database_url: str
+    slot_capacity: int = 10
+    walk_in_share: float = 0.3
+    booking_days: int = 14
+    closed_dates: tuple[dt.date, ...] = ()
+
+    def __post_init__(self):
+        self.Session = sessions(self.database_url)
+
+    @property
+    def bookable(self) -> int:
+        return self.slot_capacity - math.ceil(self.slot_capacity * self.walk_in_share)
+
+    def is_open(self, day: dt.date) -> bool:
+        if day in self.closed_dates:
+            return False
+        try:
+            import chinese_calendar
+
+            return chinese_calendar.is_workday(day)
+        except (NotImplementedError, ImportError):  # a year the calendar does not cover yet
+            return day.weekday() < 5
+
+    def date_problem(self, day: dt.date, today: dt.date) -> str | None:
+        if day <= today:
+            return f"{describe_date(day)}已过或为当天，网上预约最早可约明天。"
+        if day > today + dt.timedelta(days=self.booking_days):
+            return f"只能预约{self.booking_days}天以内的日期。"
+        if not self.is_open(day):
+            return f"{describe_date(day)}是休息日，服务中心不办公。"
+        return None
+
+    def taken(self, centre: str, day: dt.date) -> dict[str, int]:
+        with self.Session() as s:
+            rows = s.execute(
+                select(Booking.slot, func.count()).where(
+                    Booking.centre == centre, Booking.date == day, Booking.status == "booked"
+                ).group_by(Booking.slot)
+            ).all()
+        return {slot: n for slot, n in rows}
+
+    def free_slots(self, centre: str, day: dt.date) -> list[str]:
+        taken = self.taken(centre, day)
+        return [s for s in SLOTS if taken.get(s, 0) < self.bookable]
+
+    def open_dates(self, centre: str, today: dt.date, n: int = 4) -> list[dt.date]:
+        out, day = [], today
+        while len(out) < n and day < today + dt.timedelta(days=self.booking_days):
+            day += dt.timedelta(days=1)
+            if self.is_open(day) and self.free_slots(centre, day):
+                out.append(day)
+        return out
+
+    def create(self, *, sender: str, matter: str | None, centre: str, day: dt.date, slot: str,
+               name: str, phone: str) -> Booking | None:
+        """Books the lowest free place; None when the slot is full (also after a lost race)."""
+        for _ in range(5):
+            with self.Session() as s:
+                used = set(s.scalars(select(Booking.place).where(
+                    Booking.centre == centre, Booking.date == day, Booking.slot == slot, Booking.place.is_not(None))))
+                place = next((p for p in range(1, self.bookable + 1) if p not in used), None)
+                if place is None:
+                    return None
+                b = Booking(code="".join(secrets.choice(_CODE_ALPHABET) for _ in range(8)), sender=sender,
+                            matter=matter, centre=centre, date=day, slot=slot, place=place, name=name,
+                            phone=phone, status="booked")
+                s.add(b)
+                try:
+                    s.commit()
+                    return b
+                except IntegrityError:  # another process took this place first: try the next one
+                    s.rollback()
+        return None
+
+    def active_for(self, sender: str, today: dt.date | None = None) -> list[Booking]:
+        today = today or dt.date.today()
+        with self.Session() as s:
+            return list(s.scalars(select(Booking).where(
+                Booking.sender == sender, Booking.status == "booked", Booking.date >= today
+            ).order_by(Booking.date, Booking.slot)))
+
+    def cancel(self, code: str, sender: str) -> Booking | None:
+        with self.Session() as s:
+            b = s.scalar(select(Booking).where(Booking.code == code, Booking.sender == sender,
+                                               Booking.status == "booked"))
+            if b is None:
+                return None
+            b.status, b.place, b.cancelled_at = "cancelled", None, utcnow()
+            s.commit()
+            return b

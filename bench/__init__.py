@@ -1,0 +1,1 @@
+"""Benchmarks: answer evaluation against a running server, labelled retrieval set, MSGABench."""
