@@ -10,8 +10,8 @@ Run: `make run` (starts Rasa, the action server and this app together).
 
 from __future__ import annotations
 
+import json
 import logging
-import re
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from actions.answer import Answer, Context
+from actions.db import Handoff, sessions, upgrade
 from actions.engine import Engine
 from actions.privacy import install_log_masking, mask
 from embeddings import index as idx
@@ -88,6 +89,13 @@ def admin(settings: Annotated[Settings, Depends(get_settings)],
         raise HTTPException(401, "管理口令错误")
 
 
+def agent(settings: Annotated[Settings, Depends(get_settings)],
+          x_agent_token: Annotated[str | None, Header()] = None) -> None:
+    """Hotline endpoints are open on a trusted network unless BST_AGENT_TOKEN is set."""
+    if settings.agent_token and x_agent_token != settings.agent_token:
+        raise HTTPException(401, "坐席口令错误")
+
+
 def to_hit(h) -> SearchHit:
     p = h.passage
     return SearchHit(id=p.id, text=p.text, title=p.title, doc_number=p.doc_number, issuer=p.issuer,
@@ -132,7 +140,7 @@ async def chat(req: ChatRequest, request: Request, settings: Annotated[Settings,
 
 
 # ---------- hotline ----------
-hotline = APIRouter(tags=["hotline"])
+hotline = APIRouter(tags=["hotline"], dependencies=[Depends(agent)])
 
 
 @hotline.get("/api/search", response_model=SearchResponse, summary="Ranked passages (guides and policy clauses)")
@@ -141,8 +149,14 @@ def search(eng: Annotated[Engine, Depends(engine)],
            k: Annotated[int, Query(ge=1, le=50)] = 5,
            mode: Annotated[str, Query(pattern="^(hybrid|bm25|dense)$")] = "hybrid"):
     cur = eng.get()
-    hits = cur.searcher.run(q, k=k, mode=mode)
-    return SearchResponse(query=q, index_version=cur.version, hits=[to_hit(h) for h in hits])
+    # One hit per guide: an agent wants different guides and clauses, not five sections of one.
+    hits, seen = [], set()
+    for h in cur.searcher.run(q, k=k * 6, mode=mode):
+        key = h.passage.doc_id if h.passage.source_type == "guide" else h.passage.id
+        if key not in seen:
+            seen.add(key)
+            hits.append(h)
+    return SearchResponse(query=q, index_version=cur.version, hits=[to_hit(h) for h in hits[:k]])
 
 
 @hotline.post("/api/answer", response_model=AnswerResponse, summary="A ready answer with its sources")
@@ -151,6 +165,47 @@ def answer(req: AnswerRequest, eng: Annotated[Engine, Depends(engine)]):
     return AnswerResponse(kind=a.kind, text=a.text, matter=a.matter, qtype=a.qtype, confidence=a.confidence,
                           buttons=[b.__dict__ for b in a.buttons], sources=a.sources,
                           hits=[to_hit(h) for h in a.hits[:5]])
+
+
+class HandoffOut(BaseModel):
+    id: int
+    sender: str
+    reason: str
+    matter: str | None
+    status: str
+    created_at: str
+    summary: dict
+
+
+@hotline.get("/api/handoffs", response_model=list[HandoffOut], summary="Conversations waiting for an agent")
+def handoffs(settings: Annotated[Settings, Depends(get_settings)],
+             status: Annotated[str, Query(pattern="^(waiting|taken|closed|all)$")] = "waiting"):
+    from sqlalchemy import select
+
+    with sessions(settings.database_url)() as s:
+        q = select(Handoff).order_by(Handoff.created_at)
+        if status != "all":
+            q = q.where(Handoff.status == status)
+        rows = s.scalars(q).all()
+    return [HandoffOut(id=h.id, sender=h.sender, reason=h.reason, matter=h.matter, status=h.status,
+                       created_at=h.created_at.isoformat(timespec="seconds"), summary=json.loads(h.summary))
+            for h in rows]
+
+
+class HandoffUpdate(BaseModel):
+    status: str = Field(pattern="^(taken|closed)$")
+
+
+@hotline.post("/api/handoffs/{handoff_id}", response_model=HandoffOut, summary="Take or close a hand-over")
+def update_handoff(handoff_id: int, req: HandoffUpdate, settings: Annotated[Settings, Depends(get_settings)]):
+    with sessions(settings.database_url)() as s:
+        h = s.get(Handoff, handoff_id)
+        if h is None:
+            raise HTTPException(404, "没有这个转人工记录")
+        h.status = req.status
+        s.commit()
+        return HandoffOut(id=h.id, sender=h.sender, reason=h.reason, matter=h.matter, status=h.status,
+                          created_at=h.created_at.isoformat(timespec="seconds"), summary=json.loads(h.summary))
 
 
 # ---------- admin ----------
@@ -191,6 +246,7 @@ async def lifespan(app: FastAPI):
             from actions.privacy import MaskingFilter
             h.addFilter(MaskingFilter())
     settings = get_settings()
+    upgrade(settings.database_url)
     try:
         app.state.engine = Engine(settings)
     except FileNotFoundError as exc:

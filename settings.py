@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     action_url: str = "http://127.0.0.1:5055"
     # Token required by /api/admin endpoints (header X-Admin-Token). Empty = admin API disabled.
     admin_token: str = ""
+    # Token for the hotline endpoints (header X-Agent-Token). Empty = open (trusted network).
+    agent_token: str = ""
     max_message_chars: int = 5000
     # Below this retrieval confidence the bot says it has no answer and offers 12345.
     min_confidence: float = 0.5

@@ -19,7 +19,7 @@ class Encoder:
             raise FileNotFoundError(f"no sentence-transformers model at {model_dir}: run `make setup`")
         self.model_dir = Path(model_dir)
         self.model = SentenceTransformer(str(model_dir), device="cpu")
-        self.dim = self.model.get_sentence_embedding_dimension()
+        self.dim = self.model.get_embedding_dimension()
         self.name = self.model_dir.name
 
     def _encode(self, texts: list[str], prompt: str, batch_size: int, progress: bool) -> np.ndarray:

@@ -8,13 +8,15 @@ from tests.conftest import reply_text
 
 
 @pytest.fixture(scope="module")
-def client(monkeypatch_module=None):
-    import os
-    os.environ["BST_RASA_URL"] = "http://127.0.0.1:9"  # nothing listens: exercise the fallback path
-    os.environ["BST_ADMIN_TOKEN"] = "t0ken"
+def client(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BST_RASA_URL", "http://127.0.0.1:9")  # nothing listens: exercise the fallback path
+    mp.setenv("BST_ADMIN_TOKEN", "t0ken")
+    mp.setenv("BST_DATABASE_URL", f"sqlite:///{tmp_path_factory.mktemp('db') / 'app.db'}")
     server.get_settings.cache_clear()
     with TestClient(server.app) as c:
         yield c
+    mp.undo()
     server.get_settings.cache_clear()
 
 
@@ -26,7 +28,14 @@ def test_search_returns_ranked_passages_with_their_metadata(client):
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
     for key in ("id", "text", "title", "doc_number", "issuer", "date", "clause", "score"):
         assert key in hits[0]
-    assert any(h["doc_number"] == "厦府办〔2018〕138号" and h["clause"] == "一、(一)" for h in hits[:3])
+    assert all("全城通办" in h["text"] + h["title"] for h in hits[:3])
+    assert len({h["id"].rsplit("-", 1)[0] for h in hits if h["id"].startswith("guide-")}) == sum(
+        h["id"].startswith("guide-") for h in hits), "one hit per guide"
+
+
+def test_search_finds_the_policy_clause_with_its_label(client):
+    hits = client.get("/api/search", params={"q": "靠前联办 银行 抵押登记", "k": 5}).json()["hits"]
+    assert any(h["doc_number"] == "厦府办〔2018〕138号" and h["clause"] == "一、(五)" for h in hits[:3])
 
 
 @pytest.mark.parametrize("body,fragment", [
