@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     encoder_dir: Path = ROOT / "var/models/multilingual-e5-small"
     index_dir: Path = ROOT / "var/index"
     keep_index_versions: int = 5
+    torch_threads: int = 1  # per serving process (the app and the action server each encode queries)
     database_url: str = f"sqlite:///{ROOT / 'var/db/banshitong.db'}"
     rasa_url: str = "http://127.0.0.1:5005"
     action_url: str = "http://127.0.0.1:5055"

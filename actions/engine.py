@@ -33,7 +33,7 @@ class Loaded:
 class Engine:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.encoder = Encoder(settings.encoder_dir)
+        self.encoder = Encoder(settings.encoder_dir, threads=settings.torch_threads)
         self._lock = threading.Lock()
         self._loading = False
         self._checked = time.monotonic()
