@@ -140,6 +140,9 @@ def _intent(tracker: Tracker) -> str | None:
     return ((tracker.latest_message or {}).get("intent") or {}).get("name")
 
 
+INVALID = "?"  # prefix of an answer that was given but not understood
+
+
 def _date_buttons(days: list[dt.date]) -> list[dict]:
     return [{"title": bk.describe_date(d), "payload": f"{d.year}年{d.month}月{d.day}日"} for d in days]
 
@@ -151,21 +154,35 @@ class ValidateBookingForm(FormValidationAction):
         return "validate_booking_form"
 
     # --- extraction: from whatever the user wrote, whichever question was asked ---
+    @staticmethod
+    def _unparsed(tracker: Tracker, slot: str) -> dict:
+        """An answer to the question just asked that could not be understood is still an answer:
+        it goes to validation, which says what is wrong. A real question (ask_* intent, longer
+        text) is left alone so the rules can answer it and then resume the form."""
+        text = _text(tracker).strip()
+        if tracker.get_slot("requested_slot") != slot or not text:
+            return {}
+        if (_intent(tracker) or "").startswith("ask_") and len(text) > 8:
+            return {}
+        if _intent(tracker) in ("cancel_appointment", "human_handoff", "complain"):
+            return {}
+        return {slot: INVALID + text}
+
     async def extract_booking_centre(self, dispatcher, tracker, domain):
         c = bk.parse_centre(_text(tracker))
-        return {"booking_centre": c} if c else {}
+        return {"booking_centre": c} if c else self._unparsed(tracker, "booking_centre")
 
     async def extract_booking_date(self, dispatcher, tracker, domain):
         d = bk.parse_date(_text(tracker), today()) if _text(tracker) else None
-        return {"booking_date": d.isoformat()} if d else {}
+        return {"booking_date": d.isoformat()} if d else self._unparsed(tracker, "booking_date")
 
     async def extract_booking_slot(self, dispatcher, tracker, domain):
         s = bk.parse_slot(_text(tracker))
-        return {"booking_slot": s} if s else {}
+        return {"booking_slot": s} if s else self._unparsed(tracker, "booking_slot")
 
     async def extract_booking_phone(self, dispatcher, tracker, domain):
         p = bk.parse_phone(_text(tracker))
-        return {"booking_phone": p} if p else {}
+        return {"booking_phone": p} if p else self._unparsed(tracker, "booking_phone")
 
     async def extract_booking_name(self, dispatcher, tracker, domain):
         text = _text(tracker)
@@ -175,7 +192,7 @@ class ValidateBookingForm(FormValidationAction):
         if _intent(tracker) in ("affirm", "deny", "cancel_appointment", "greet", "thank"):
             return {}
         n = bk.parse_name(text)
-        return {"booking_name": n} if n else {}
+        return {"booking_name": n} if n else self._unparsed(tracker, "booking_name")
 
     async def extract_booking_confirmed(self, dispatcher, tracker, domain):
         if tracker.get_slot("requested_slot") != "booking_confirmed":
@@ -186,19 +203,23 @@ class ValidateBookingForm(FormValidationAction):
             return {"booking_confirmed": False}
         if intent == "affirm" or "确认" in text:
             return {"booking_confirmed": True}
-        return {}
+        return self._unparsed(tracker, "booking_confirmed")
 
-    # --- validation ---
+    # --- validation: an INVALID value gets a clear message, and the question is asked again ---
     def validate_booking_centre(self, value, dispatcher, tracker, domain):
-        return {"booking_centre": value if value in bk.CENTRES else None}
+        if value in bk.CENTRES:
+            return {"booking_centre": value}
+        dispatcher.utter_message(text="没有识别出服务中心，请说区名（如“湖里区”）或“市行政服务中心”。")
+        return {"booking_centre": None}
 
     def validate_booking_date(self, value, dispatcher, tracker, domain):
+        centre = tracker.get_slot("booking_centre") or "市级"
         try:
             day = dt.date.fromisoformat(value)
         except (TypeError, ValueError):
+            dispatcher.utter_message(text="没有识别出日期，可以说“明天”“下周三”或“12月3号”。")
             return {"booking_date": None}
         problem = book().date_problem(day, today())
-        centre = tracker.get_slot("booking_centre") or "市级"
         if problem is None and not book().free_slots(centre, day):
             problem = f"{bk.describe_date(day)}{bk.CENTRES[centre]}的预约名额已满（部分名额留给现场取号）。"
         if problem:
@@ -208,22 +229,27 @@ class ValidateBookingForm(FormValidationAction):
         return {"booking_date": day.isoformat()}
 
     def validate_booking_slot(self, value, dispatcher, tracker, domain):
+        if str(value).startswith(INVALID):
+            dispatcher.utter_message(text="没有识别出时段，请选择或说“上午10点”“下午3点”。")
+            return {"booking_slot": None}
         centre, date = tracker.get_slot("booking_centre"), tracker.get_slot("booking_date")
-        if not centre or not date:
+        if not centre or not date or str(date).startswith(INVALID):
             return {"booking_slot": value}  # checked again once the centre and date are known
         free = book().free_slots(centre, dt.date.fromisoformat(date))
-        wanted = [s for s in free if (value == "morning" and s < "12") or (value == "afternoon" and s > "12")]
         if value in ("morning", "afternoon"):
+            wanted = [s for s in free if (s < "12") == (value == "morning")]
             if wanted:
                 return {"booking_slot": wanted[0]}
         elif value in free:
             return {"booking_slot": value}
-        if value in bk.SLOTS or value in ("morning", "afternoon"):
-            dispatcher.utter_message(text="该时段已约满（部分名额留给现场取号），请选择其他时段：",
-                                     buttons=[{"title": s, "payload": s} for s in free])
+        dispatcher.utter_message(text="该时段已约满或不在办公时间（部分名额留给现场取号），请选择其他时段：",
+                                 buttons=[{"title": s, "payload": s} for s in free])
         return {"booking_slot": None}
 
     def validate_booking_name(self, value, dispatcher, tracker, domain):
+        if str(value).startswith(INVALID):
+            dispatcher.utter_message(text="请告诉我办事人的姓名（2到6个汉字），例如“张三”。")
+            return {"booking_name": None}
         return {"booking_name": value}
 
     def validate_booking_phone(self, value, dispatcher, tracker, domain):
@@ -233,7 +259,10 @@ class ValidateBookingForm(FormValidationAction):
         return {"booking_phone": value}
 
     def validate_booking_confirmed(self, value, dispatcher, tracker, domain):
-        return {"booking_confirmed": value}
+        if isinstance(value, bool):
+            return {"booking_confirmed": value}
+        dispatcher.utter_message(text="请回复“确认”完成预约，或回复“取消”放弃本次预约。")
+        return {"booking_confirmed": None}
 
 
 class ActionAskBookingDate(Action):
