@@ -296,10 +296,14 @@ class Answerer:
         target = named[0] if named else None
         hits = self._prefer_city(self.searcher.run(text, k=20, prefer_doc=target or context.matter), text)[:8]
         conf = self.confidence(hits, text)
-        if target is None and context.matter and (asked or len(text) <= 12):
-            # A follow-up ("那要多久？") is about the matter under discussion.
+        if target is None and context.matter:
+            # A follow-up ("那要多久？", "可以在别的区办吗？") names no matter: it is about the one under
+            # discussion. A short remark without a question type stays there too unless retrieval
+            # clearly points elsewhere.
             top = hits[0].passage if hits else None
-            if top is None or top.doc_id == context.matter or conf < self.min_confidence + 0.15:
+            if asked and not named_region(text):
+                target = context.matter
+            elif len(text) <= 12 and (top is None or top.doc_id == context.matter or conf < self.min_confidence + 0.15):
                 target = context.matter
         if target is None and hits and hits[0].passage.source_type == "guide" and conf >= self.min_confidence:
             target = hits[0].passage.doc_id if self._names_overlap(text, self.guides.get(hits[0].passage.doc_id)) else None

@@ -32,6 +32,7 @@ WEEKDAYS = "一二三四五六日"
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L to misread over the phone
 
 PHONE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
+_DAY_WORDS = re.compile(r"[天日号周月]|星期|礼拜|今|明|昨|\d{4}[-/年.]|\d{1,2}[/-]\d{1,2}")
 _CN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 
 
@@ -57,8 +58,10 @@ def parse_date(text: str, today: dt.date) -> dt.date | None:
         detail = item.get("detail") or {}
         if detail.get("type") != "time_point":
             continue
-        day = dt.date.fromisoformat(detail["time"][0][:10])
         said = item.get("text", "")
+        if not _DAY_WORDS.search(said):
+            continue  # "上午10点" names a time of day, not a date: jionlp would read it as today
+        day = dt.date.fromisoformat(detail["time"][0][:10])
         if day < today and re.fullmatch(r"(周|星期|礼拜)[一二三四五六日天]", said):
             day += dt.timedelta(days=7)  # "周五" said on a Sunday means the coming Friday
         elif day < today and re.fullmatch(r"\d{1,2}[号日]", said):
