@@ -19,6 +19,8 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
+import os
+
 import httpx
 
 
@@ -47,8 +49,10 @@ def check_groups(text: str, groups: list[list[str]]) -> list[list[str]]:
 
 
 class Client:
-    def __init__(self, url: str, timeout: float = 60.0):
-        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
+    def __init__(self, url: str, timeout: float = 60.0, agent_token: str | None = None):
+        # /api/search is a hotline endpoint: it wants X-Agent-Token when the server sets BST_AGENT_TOKEN.
+        headers = {"X-Agent-Token": agent_token} if agent_token else {}
+        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers)
 
     def chat(self, sender: str, message: str) -> list[dict]:
         r = self.http.post("/api/chat", json={"sender": sender, "message": message})
@@ -108,13 +112,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--url", default="http://127.0.0.1:8000")
     ap.add_argument("--file", default="../shared/eval/dev.jsonl", type=Path)
     ap.add_argument("--kind", action="append", help="only these kinds (repeatable)")
+    ap.add_argument("--agent-token", default=os.environ.get("BST_AGENT_TOKEN"),
+                    help="X-Agent-Token for /api/search (default: $BST_AGENT_TOKEN)")
     ap.add_argument("--show", type=int, default=300, help="characters of a failing reply to print")
     args = ap.parse_args(argv)
 
     items = [json.loads(line) for line in args.file.read_text(encoding="utf-8").splitlines() if line.strip()]
     if args.kind:
         items = [i for i in items if i.get("kind") in args.kind]
-    client = Client(args.url)
+    client = Client(args.url, agent_token=args.agent_token)
     run_id = uuid.uuid4().hex[:8]  # a new conversation per line and per run
     results = [evaluate(client, item, run_id) for item in items]
 
