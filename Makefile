@@ -23,7 +23,7 @@ RASA_DATA := bot/data var/rasa/data
 GUIDES    := $(wildcard knowledge/guides/*.yaml)
 SOURCES   := $(wildcard knowledge/sources/*)
 
-.PHONY: help setup run test validate index train lock bench clean
+.PHONY: help setup run test rasa-test validate index train lock bench clean
 
 help:
 	@echo "make run | make test | make setup | make validate | make index | make train | make bench"
@@ -73,6 +73,17 @@ run: setup
 test: setup
 	@echo "==> tests"
 	$(PY) -m pytest -q tests
+	$(MAKE) --no-print-directory rasa-test
+
+# Rasa's own evaluation: story tests and NLU cross-validation (reports under var/rasa/results;
+# `python -m bench.nlu` prints intent and entity F1 from them).
+rasa-test: var/rasa/models/banshitong.tar.gz
+	@echo "==> rasa test (stories, NLU cross-validation)"
+	rm -rf var/rasa/nlu && mkdir -p var/rasa/nlu var/rasa/results
+	cp bot/data/nlu.yml var/rasa/data/nlu_guides.yml var/rasa/nlu/
+	$(RASA) test core --model var/rasa/models/banshitong.tar.gz --stories bot/tests --out var/rasa/results/core --fail-on-prediction-errors
+	$(RASA) test nlu --config config.yml --nlu var/rasa/nlu --cross-validation --folds 3 --out var/rasa/results/nlu
+	$(PY) -m bench.nlu
 
 bench: setup
 	$(PY) -m bench.retrieval
