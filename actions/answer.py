@@ -147,6 +147,8 @@ class GuideComposer:
             out.append(f"咨询电话：{g.phone}{f('phone')}")
         if g.scope == "全城通办":
             out.append("本事项全城通办，可就近选择本市任一服务点办理。")
+        if out and g.summary and not any(loc.address for loc in g.locations):
+            out.append(g.summary)  # without an address, how the matter is handled is the useful part
         return out
 
     def _scope(self, g: Guide, f) -> list[str]:

@@ -20,10 +20,10 @@ QTYPE_PATTERNS: list[tuple[str, re.Pattern]] = [
     ("booking", re.compile(r"预约|预定|挂号|排号|取号")),
     ("fee", re.compile(r"多少钱|费用|收费|收不收|要钱|花钱|免费|价格|工本费|几块|多少元|收多少")),
     ("time", re.compile(r"多久|多长时间|几天|多少天|时限|几个工作日|当天|当场|立等|什么时候(能|可以)?(拿|领|取|办好|出)|要等|多快|周期")),
+    ("conditions", re.compile(r"条件|资格|能不能办|可不可以办|符合|谁可以|哪些人|年龄")),
     ("materials", re.compile(r"材料|带什么|带哪些|带啥|准备什么|准备啥|准备哪些|要什么东西|需要什么|要啥|资料|证件|清单|要带|需带|带上|什么手续|哪些手续")),
     ("scope", re.compile(r"通办|别的区|其他区|外区|跨区|异地|就近|任意|任何一个|全市|不是本区|户籍地以外|户口不在")),
-    ("where", re.compile(r"在哪|哪里办|去哪|哪儿|地址|地点|哪个窗口|什么地方|几点|上班时间|办公时间|开门|电话")),
-    ("conditions", re.compile(r"条件|资格|能不能办|可不可以办|符合|谁可以|哪些人|年龄")),
+    ("where", re.compile(r"在哪|哪里办|去哪|哪儿|地址|地点|哪个窗口|什么地方|几点|上班时间|办公时间|开门|电话|(可以|能)在.{1,8}办")),
     ("process", re.compile(r"流程|步骤|程序|怎么办|如何办|怎么弄|怎么申请|如何申请|怎样办|怎么补|咋办|网上办|在线办|手机上办|能网办")),
 ]
 
@@ -77,11 +77,13 @@ class MatterLookup:
                     continue
                 terms.setdefault(t, g.id)
                 # "办护照" also means "护照" is said alone; kept only if no other guide derives it.
-                core = re.sub(r"^(办理|申请|办|申领)", "", t)
+                core = re.sub(r"^(办理|申请|办|申领|居民|普通)", "", t)
                 if core != t and len(core) >= 2:
                     derived.setdefault(core, set()).add(g.id)
+        categories = {normalize(g.category) for g in guides if g.category}
         for core, ids in derived.items():
-            if len(ids) == 1 and core not in terms:
+            # "社保卡" alone names a category of three matters: it must lead to a question, not a pick.
+            if len(ids) == 1 and core not in terms and core not in categories:
                 terms[core] = next(iter(ids))
         self.terms = sorted(terms.items(), key=lambda kv: -len(kv[0]))
         self.categories: dict[str, list[str]] = {}
