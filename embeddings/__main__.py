@@ -1,6 +1,7 @@
 """Admin command for the retrieval index.
 
     python -m embeddings build [--force]   validate sources, rebuild if stale, make it current
+    python -m embeddings build --stage     build a new version without publishing it
     python -m embeddings versions          list versions (newest first), marking the current one
     python -m embeddings activate VERSION  point CURRENT at VERSION (roll back or forward)
 
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build")
     b.add_argument("--force", action="store_true", help="rebuild even if sources are unchanged")
+    b.add_argument("--stage", action="store_true",
+                   help="build without making it current (check it with `python -m actions.check`, then activate)")
     sub.add_parser("versions")
     a = sub.add_parser("activate")
     a.add_argument("version")
@@ -53,11 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     from embeddings.encoder import Encoder  # loads torch: only when a build is needed
 
     model_name = s.encoder_dir.name
-    if not args.force and not idx.is_stale(s.index_dir, kb, model_name):
+    if not args.force and not args.stage and not idx.is_stale(s.index_dir, kb, model_name):
         print(f"index up to date: {idx.current_version(s.index_dir)}")
         return 0
-    path = idx.build(kb, Encoder(s.encoder_dir), s.index_dir, keep=s.keep_index_versions)
-    print(f"current index: {path.name}")
+    path = idx.build(kb, Encoder(s.encoder_dir), s.index_dir, keep=s.keep_index_versions, activate=not args.stage)
+    print(f"staged index: {path.name}" if args.stage else f"current index: {path.name}")
     return 0
 
 

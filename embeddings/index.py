@@ -139,7 +139,8 @@ def build(kb: KnowledgeBase, encoder: Encoder, root: Path, keep: int = 5, activa
 
 def _prune(root: Path, keep: int) -> None:
     cur = current_version(root)
-    versions = sorted(d for d in root.glob("v*") if d.is_dir())
+    # Newest last by build time (names can tie within a second).
+    versions = sorted((d for d in root.glob("v*") if d.is_dir()), key=lambda d: (d.stat().st_mtime, d.name))
     for d in versions[:-keep] if keep > 0 else []:
         if d.name != cur:
             shutil.rmtree(d, ignore_errors=True)

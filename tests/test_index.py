@@ -1,0 +1,84 @@
+"""Versioned index: builds, staleness, atomic publish, rollback, and no half-written version."""
+
+import dataclasses
+
+import pytest
+
+from embeddings import index as idx
+from knowledge.records import load_knowledge
+
+
+@pytest.fixture(scope="module")
+def small_kb():
+    kb = load_knowledge()
+    keep = {"passport", "marriage-registration"}
+    policy = [p for p in kb.passages if p.doc_id == "001"][:4]
+    return dataclasses.replace(kb, guides=[g for g in kb.guides if g.id in keep],
+                               passages=[p for p in kb.passages if p.doc_id in keep] + policy)
+
+
+def test_build_writes_a_complete_version_and_publishes_it(tmp_path, small_kb, engine):
+    path = idx.build(small_kb, engine.encoder, tmp_path)
+    assert idx.current_version(tmp_path) == path.name
+    loaded = idx.load(tmp_path)
+    assert loaded.dense.ntotal == len(loaded.passages) == len(small_kb.passages)
+    m = loaded.manifest
+    assert m["model"] == engine.encoder.name and m["dimensions"] == 384 and m["fingerprint"] == small_kb.fingerprint
+    assert {g.id for g in loaded.guides} == {"passport", "marriage-registration"}
+
+
+def test_staleness_follows_the_sources(tmp_path, small_kb, engine):
+    idx.build(small_kb, engine.encoder, tmp_path)
+    assert not idx.is_stale(tmp_path, small_kb, engine.encoder.name)
+    changed = dataclasses.replace(small_kb, checksums={**small_kb.checksums, "guides/passport.yaml": "edited"})
+    assert idx.is_stale(tmp_path, changed, engine.encoder.name)
+    assert idx.is_stale(tmp_path, small_kb, "another-model")
+
+
+def test_a_crash_mid_build_leaves_the_live_version_untouched(tmp_path, small_kb, engine, monkeypatch):
+    first = idx.build(small_kb, engine.encoder, tmp_path)
+
+    def boom(*a, **k):
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(idx.faiss, "write_index", boom)
+    with pytest.raises(RuntimeError):
+        idx.build(small_kb, engine.encoder, tmp_path)
+    assert idx.current_version(tmp_path) == first.name
+    assert [d.name for d in tmp_path.iterdir() if d.is_dir()] == [first.name]  # no temp dir, no half version
+
+
+def test_staged_build_is_not_published_and_rollback_is_one_pointer(tmp_path, small_kb, engine):
+    first = idx.build(small_kb, engine.encoder, tmp_path)
+    staged = idx.build(dataclasses.replace(small_kb, checksums={"x": "1"}), engine.encoder, tmp_path, activate=False)
+    assert idx.current_version(tmp_path) == first.name
+    idx.set_current(tmp_path, staged.name)
+    assert idx.current_version(tmp_path) == staged.name
+    idx.set_current(tmp_path, first.name)  # roll back
+    assert idx.current_version(tmp_path) == first.name
+    with pytest.raises(FileNotFoundError):
+        idx.set_current(tmp_path, "v-does-not-exist")
+
+
+def test_old_versions_are_pruned_but_current_is_kept(tmp_path, small_kb, engine):
+    first = idx.build(small_kb, engine.encoder, tmp_path, keep=2)
+    for i in range(3):
+        idx.build(dataclasses.replace(small_kb, checksums={"n": str(i)}), engine.encoder, tmp_path, keep=2, activate=False)
+    names = {d.name for d in tmp_path.glob("v*")}
+    assert first.name in names and len(names) == 3  # the two newest, and the current one
+
+
+def test_a_running_engine_swaps_versions_without_a_gap(tmp_path, small_kb, engine, monkeypatch):
+    from actions.engine import Engine
+    from settings import Settings
+
+    first = idx.build(small_kb, engine.encoder, tmp_path)
+    eng = Engine.__new__(Engine)  # reuse the loaded encoder instead of loading the model again
+    eng.settings, eng.encoder = Settings(index_dir=tmp_path), engine.encoder
+    import threading
+    eng._lock, eng._loading, eng._checked = threading.Lock(), False, 0.0
+    eng.current = eng._load(None)
+    second = idx.build(dataclasses.replace(small_kb, checksums={"v": "2"}), engine.encoder, tmp_path)
+    assert eng.current.version == first.name  # still answering with the old one
+    assert eng.current.answerer.run("护照多少钱").matter == "passport"
+    assert eng.reload() == second.name and eng.current.version == second.name
