@@ -92,6 +92,7 @@ def test_book_query_and_cancel_an_appointment(stack):
     t = reply_text(stack.chat(s, "确认"))
     assert "已取消" in t
     assert "没有" in reply_text(stack.chat(s, "查询我的预约"))
+    assert "13800138000" not in stack.log.read_text(errors="replace")  # logs never hold a full number
 
 
 def test_several_answers_in_one_message_and_a_past_date(stack):
