@@ -170,7 +170,15 @@ class ValidateBookingForm(FormValidationAction):
 
     async def extract_booking_centre(self, dispatcher, tracker, domain):
         c = bk.parse_centre(_text(tracker))
-        return {"booking_centre": c} if c else self._unparsed(tracker, "booking_centre")
+        found = {"booking_centre": c} if c else self._unparsed(tracker, "booking_centre")
+        # "我想预约办护照" also names the matter the booking is for.
+        answerer = engine().get().answerer
+        ids = [e.get("value") for e in (tracker.latest_message or {}).get("entities") or [] if e.get("entity") == "matter"]
+        matter = next((i for i in ids if i in answerer.guides), None)
+        if matter is None and _text(tracker):
+            named = answerer.lookup.run(_text(tracker)).guides
+            matter = named[0].id if named else None
+        return {**found, "matter": matter} if matter else found
 
     async def extract_booking_date(self, dispatcher, tracker, domain):
         d = bk.parse_date(_text(tracker), today()) if _text(tracker) else None
