@@ -9,7 +9,8 @@
 2. Calibration: the answer pipeline (actions.answer.Answerer) refuses ("fallback") below its
    confidence threshold. For a few thresholds it reports how often out-of-scope questions are
    refused (want high) and how often in-scope questions are wrongly refused (want low), and
-   recommends the threshold with the best margin between the two.
+   recommends the middle of the thresholds whose margin between the two is within one question
+   of the best.
 """
 
 from __future__ import annotations
@@ -129,9 +130,14 @@ def calibration(searcher, items: list[dict], oos: list[dict]) -> None:
         in_ref, in_ok = refused / max(1, len(items)), on_target / max(1, len(items))
         rows.append((t, oos_ref, in_ref, in_ok))
         print(f"{t:>9.2f} {oos_ref:>12.1%} {in_ref:>17.1%} {in_ok:>19.1%} {oos_ref - in_ref:>7.3f}")
-    # Best margin between refusing out-of-scope and answering in-scope; ties go to the lower
-    # threshold (answer more, since the wording of real questions is wider than this set's).
-    best = max(rows, key=lambda r: (round(r[1] - r[2], 6), -r[0]))
+    # Margin = out-of-scope refused minus in-scope refused. With a few dozen out-of-scope questions
+    # one question moves it by 1/len(oos), so every threshold within that of the best margin is as
+    # good as the data can tell: recommend the middle of that plateau (lower middle when even,
+    # i.e. answer rather than refuse when in doubt).
+    top = max(r[1] - r[2] for r in rows)
+    plateau = [r for r in rows if top - (r[1] - r[2]) <= 1 / max(1, len(oos)) + 1e-9]
+    best = plateau[(len(plateau) - 1) // 2]
+    print(f"thresholds within one question of the best margin: {', '.join(f'{r[0]:.2f}' for r in plateau)}")
     print(f"recommended min_confidence = {best[0]:.2f}: refuses {best[1]:.1%} of out-of-scope questions, "
           f"wrongly refuses {best[2]:.1%} of in-scope ones")
 

@@ -36,8 +36,9 @@ from embeddings.index import IndexVersion
 from embeddings.text import add_terms, normalize, tokenize
 from knowledge.schema import Passage
 
+# Fitted by `python -m bench.fit` (guides' own questions; see the module docstring).
 BM25_K1 = 0.9
-BM25_B = 0.75
+BM25_B = 0.9
 BM25_WEIGHT = 0.3  # share of the lexical side in the fused score; the dense side has the rest
 PREFER_BONUS = 0.15  # nudge for the matter the conversation is about (scores are 0..1, best = 1)
 
@@ -104,7 +105,8 @@ class Homophones:
 
 
 class HybridSearcher:
-    def __init__(self, index: IndexVersion, encoder: Encoder, bm25_weight: float = BM25_WEIGHT):
+    def __init__(self, index: IndexVersion, encoder: Encoder, bm25_weight: float = BM25_WEIGHT,
+                 k1: float = BM25_K1, b: float = BM25_B):
         self.index = index
         self.encoder = encoder
         self.bm25_weight = bm25_weight
@@ -113,7 +115,7 @@ class HybridSearcher:
         self.homophones = Homophones(terms)
         self.passages = index.passages
         self.doc_ids = np.array([p.doc_id for p in self.passages], dtype=object)
-        self.bm25 = bm25s.BM25(k1=BM25_K1, b=BM25_B)
+        self.bm25 = bm25s.BM25(k1=k1, b=b)
         if self.passages:
             self.bm25.index([lexical_tokens(f"{p.title} {p.text}") for p in self.passages], show_progress=False)
         self.vectors = self._passage_vectors()
