@@ -141,7 +141,9 @@ class HybridSearcher:
     def _dense_scores(self, query: str) -> np.ndarray:
         q = self.encoder.queries([normalize(query)])
         if self.vectors is not None:
-            return (self.vectors @ q[0]).astype(np.float32)
+            # einsum, not `@`: a BLAS call leaves OpenBLAS threads spinning, and on two cores they
+            # then slow the next query's encoder (torch) down several-fold; this product is tiny.
+            return np.einsum("ij,j->i", self.vectors, q[0]).astype(np.float32, copy=False)
         n = self.index.dense.ntotal
         scores, ids = self.index.dense.search(q, n)
         out = np.zeros(n, dtype=np.float32)
