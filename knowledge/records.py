@@ -45,4 +45,8 @@ def load_knowledge(guides_dir: Path = GUIDES_DIR, sources_dir: Path = SOURCES_DI
     passages = policy_passages(sources_dir)
     for g in guides:
         passages.extend(guide_passages(g))
-    return KnowledgeBase(guides, passages, problems, _checksums(guides_dir, sources_dir))
+    checksums = _checksums(guides_dir, sources_dir)
+    # The ingestion code shapes the passages too: changing it must make the index stale.
+    for code in ("policies.py", "guides.py", "schema.py"):
+        checksums[f"code/{code}"] = hashlib.sha256((ROOT / code).read_bytes()).hexdigest()[:16]
+    return KnowledgeBase(guides, passages, problems, checksums)
