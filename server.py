@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from actions.answer import Answer, Context
 from actions.db import Handoff, sessions, upgrade
 from actions.engine import Engine
-from actions.privacy import install_log_masking, mask
+from actions.privacy import MaskingFilter, install_log_masking, mask
 from embeddings import index as idx
 from settings import Settings, get_settings
 
@@ -301,7 +301,6 @@ async def lifespan(app: FastAPI):
     install_log_masking()
     for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
         for h in logging.getLogger(name).handlers:
-            from actions.privacy import MaskingFilter
             h.addFilter(MaskingFilter())
     settings = get_settings()
     upgrade(settings.database_url)

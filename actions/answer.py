@@ -49,10 +49,6 @@ class Answer:
     sources: list[dict] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
 
-    @property
-    def confident(self) -> bool:
-        return self.kind in ("guide", "policy", "clarify")
-
 
 def ask_payload(qtype: str, matter: str) -> str:
     """A button payload Rasa understands as an intent with the matter entity, no NLU needed."""

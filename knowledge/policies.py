@@ -12,7 +12,6 @@ Documents are registered with their metadata in sources/documents.yaml; two layo
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -197,10 +196,3 @@ def policy_passages(folder: Path) -> list[Passage]:
         passages.extend(document_passages(doc, raw))
     return passages
 
-
-def source_checksums(folder: Path) -> dict[str, str]:
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16]
-        for p in sorted(folder.iterdir())
-        if p.is_file() and p.suffix in (".txt", ".yaml", ".md")
-    }
