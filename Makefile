@@ -52,7 +52,7 @@ index: .venv/app/.installed var/models/multilingual-e5-small/config.json
 	@echo "==> retrieval index"
 	$(PY) -m embeddings build
 
-var/rasa/data/nlu_guides.yml: .venv/app/.installed $(GUIDES) bot/training_data.py actions/understanding.py
+var/rasa/data/nlu_guides.yml: .venv/app/.installed $(GUIDES) bot/training_data.py assistant/understanding.py
 	$(PY) -m bot.training_data   # rewrites the file only when its content changes
 
 var/rasa/models/banshitong.tar.gz: .venv/rasa/.installed config.yml bot/domain.yml $(wildcard bot/data/*.yml) var/rasa/data/nlu_guides.yml

@@ -22,10 +22,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from actions.answer import Answer, Context
-from actions.db import Handoff, sessions, upgrade
-from actions.engine import Engine
-from actions.privacy import MaskingFilter, install_log_masking, mask
+from assistant.answer import Answer, Context
+from assistant.db import Handoff, sessions, upgrade
+from assistant.engine import Engine
+from assistant.privacy import MaskingFilter, install_log_masking, mask
 from embeddings import index as idx
 from settings import Settings, get_settings
 

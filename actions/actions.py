@@ -15,12 +15,12 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import bookings as bk
-from actions.answer import HOTLINE, Answer, Context
-from actions.db import Handoff, upgrade
-from actions.engine import Engine
-from actions.materials import check_materials
-from actions.privacy import install_log_masking, mask
+from assistant import bookings as bk
+from assistant.answer import HOTLINE, Answer, Context
+from assistant.db import Handoff, upgrade
+from assistant.engine import Engine
+from assistant.materials import check_materials
+from assistant.privacy import install_log_masking, mask
 from settings import get_settings
 
 log = logging.getLogger("banshitong.actions")

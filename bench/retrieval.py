@@ -6,7 +6,7 @@
    at rank r when the r-th passage belongs to its target: the guide (doc_id == guide id), or the
    policy clause (doc_id == seed prefix and clause == clause label). Prints hit@1, hit@3, MRR
    (over the top 10) and the median query latency, side by side, overall and per target type.
-2. Calibration: the answer pipeline (actions.answer.Answerer) refuses ("fallback") below its
+2. Calibration: the answer pipeline (assistant.answer.Answerer) refuses ("fallback") below its
    confidence threshold. For a few thresholds it reports how often out-of-scope questions are
    refused (want high) and how often in-scope questions are wrongly refused (want low), and
    recommends the middle of the thresholds whose margin between the two is within one question
@@ -113,7 +113,7 @@ def print_ranking(res: dict, n_items: int) -> None:
 
 
 def calibration(searcher, items: list[dict], oos: list[dict]) -> None:
-    from actions.answer import Answerer
+    from assistant.answer import Answerer
 
     print()
     print(f"Refusal calibration ({len(oos)} out-of-scope, {len(items)} in-scope questions; Answerer decisions)")

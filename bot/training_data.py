@@ -13,7 +13,7 @@ import random
 import sys
 from pathlib import Path
 
-from actions.understanding import detect_qtype
+from assistant.understanding import detect_qtype
 from knowledge.records import load_knowledge
 from settings import ROOT
 

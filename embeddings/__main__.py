@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build")
     b.add_argument("--force", action="store_true", help="rebuild even if sources are unchanged")
     b.add_argument("--stage", action="store_true",
-                   help="build without making it current (check it with `python -m actions.check`, then activate)")
+                   help="build without making it current (check it with `python -m assistant.check`, then activate)")
     sub.add_parser("versions")
     a = sub.add_parser("activate")
     a.add_argument("version")

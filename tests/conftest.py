@@ -19,7 +19,7 @@ PORTS = {"app": 18000, "rasa": 15005, "actions": 15055}
 
 @pytest.fixture(scope="session")
 def engine():
-    from actions.engine import Engine
+    from assistant.engine import Engine
     from settings import get_settings
 
     return Engine(get_settings())

@@ -2,7 +2,7 @@
 
 import pytest
 
-from actions.answer import Context
+from assistant.answer import Context
 
 
 def ask(answerer, q, **ctx):

@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from actions import bookings as bk
-from actions.db import upgrade
+from assistant import bookings as bk
+from assistant.db import upgrade
 
 SUNDAY = dt.date(2026, 11, 22)
 
@@ -96,7 +96,7 @@ def test_bookings_survive_a_restart(book):
     b = book.create(sender="s9", matter="passport", centre="市级", day=dt.date(2026, 11, 25), slot="11:00-12:00",
                     name="赵六", phone="13600136000")
     # Another process, as after a restart, reads the same database file.
-    code = ("import datetime as dt; from actions.bookings import BookingBook; "
+    code = ("import datetime as dt; from assistant.bookings import BookingBook; "
             f"print([x.code for x in BookingBook({book.database_url!r}).active_for('s9', dt.date(2026, 11, 22))])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert b.code in out

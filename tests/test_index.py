@@ -69,7 +69,7 @@ def test_old_versions_are_pruned_but_current_is_kept(tmp_path, small_kb, engine)
 
 
 def test_a_running_engine_swaps_versions_without_a_gap(tmp_path, small_kb, engine, monkeypatch):
-    from actions.engine import Engine
+    from assistant.engine import Engine
     from settings import Settings
 
     first = idx.build(small_kb, engine.encoder, tmp_path)

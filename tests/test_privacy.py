@@ -1,6 +1,6 @@
 import logging
 
-from actions.privacy import MaskingFilter, mask
+from assistant.privacy import MaskingFilter, mask
 
 
 def test_id_card_and_mobile_numbers_are_masked():

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from actions.answer import Answerer
+from assistant.answer import Answerer
 from embeddings import index as idx
 from embeddings.encoder import Encoder
 from embeddings.search import HybridSearcher

@@ -1,7 +1,7 @@
 """The application database: bookings (预约) and hand-overs to a person (转人工).
 
 SQLite by default (settings.database_url); PostgreSQL when several replicas share state. The
-schema is managed by Alembic (actions/migrations); `python -m actions.db upgrade` applies it and
+schema is managed by Alembic (assistant/migrations); `python -m assistant.db upgrade` applies it and
 the app runs the same on start.
 """
 
@@ -95,7 +95,7 @@ if __name__ == "__main__":
     from settings import get_settings
 
     if sys.argv[1:] != ["upgrade"]:
-        print("usage: python -m actions.db upgrade", file=sys.stderr)
+        print("usage: python -m assistant.db upgrade", file=sys.stderr)
         sys.exit(2)
     upgrade(get_settings().database_url)
     print("database schema up to date")

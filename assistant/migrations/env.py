@@ -1,9 +1,9 @@
-"""Alembic environment: runs on the connection handed over by actions.db.upgrade (or the URL)."""
+"""Alembic environment: runs on the connection handed over by assistant.db.upgrade (or the URL)."""
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from actions.db import Base
+from assistant.db import Base
 
 config = context.config
 target_metadata = Base.metadata

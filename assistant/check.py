@@ -1,7 +1,7 @@
 """Check answer quality of an index version before publishing it.
 
     python -m embeddings build --stage        # build a new version without making it current
-    python -m actions.check VERSION           # answer knowledge/checks.jsonl with it, compare to current
+    python -m assistant.check VERSION           # answer knowledge/checks.jsonl with it, compare to current
     python -m embeddings activate VERSION     # publish (or keep the current one)
 
 Check files use the question-file format of the evaluation set (turns, must, must_not). Exits 1
@@ -15,8 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from actions.answer import Answerer, Context
-from actions.engine import Engine
+from assistant.answer import Answerer, Context
+from assistant.engine import Engine
 from embeddings import index as idx
 from settings import ROOT, get_settings
 
@@ -41,7 +41,7 @@ def run_checks(answerer: Answerer, checks: list[dict]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m actions.check", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m assistant.check", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("version", nargs="?", help="candidate version (default: the newest built)")
     ap.add_argument("--checks", type=Path, default=ROOT / "knowledge/checks.jsonl")

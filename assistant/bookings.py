@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from actions.db import Booking, sessions, utcnow
+from assistant.db import Booking, sessions, utcnow
 
 SLOTS = ("09:00-10:00", "10:00-11:00", "11:00-12:00", "14:00-15:00", "15:00-16:00", "16:00-17:00")
 CENTRES = {

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from embeddings.search import Hit, HybridSearcher
 from embeddings.text import normalize, tokenize
-from actions.understanding import QTYPE_LABELS, MatterLookup, detect_qtype, extract_question
+from assistant.understanding import QTYPE_LABELS, MatterLookup, detect_qtype, extract_question
 from knowledge.guides import guide_sections
 from knowledge.schema import Guide, Passage
 
