@@ -14,7 +14,9 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PORTS = {"app": 18000, "rasa": 15005, "actions": 15055}
+# BST_TEST_PORT_OFFSET lets several checkouts run their stacks side by side on one machine.
+_OFFSET = int(os.environ.get("BST_TEST_PORT_OFFSET", "0"))
+PORTS = {"app": 18000 + _OFFSET, "rasa": 15005 + _OFFSET, "actions": 15055 + _OFFSET}
 
 
 @pytest.fixture(scope="session")
