@@ -1,0 +1,36 @@
+"""Admins: index versions (list, activate without downtime, reload)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from embeddings import index as idx
+from web.deps import EngineDep, SettingsDep, admin
+
+router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(admin)])
+
+
+class ActivateRequest(BaseModel):
+    version: str = Field(min_length=2, max_length=80, pattern=r"^v[\w\-]+$")
+
+
+@router.get("/versions")
+def versions(settings: SettingsDep):
+    return {"current": idx.current_version(settings.index_dir), "versions": idx.list_versions(settings.index_dir)}
+
+
+@router.post("/activate", summary="Roll back or forward to a built version, without downtime")
+def activate(req: ActivateRequest, request: Request, settings: SettingsDep,
+             eng: EngineDep):
+    try:
+        eng.reload(req.version)  # load first: a broken version never becomes CURRENT
+        idx.set_current(settings.index_dir, req.version)
+    except FileNotFoundError:
+        raise HTTPException(404, f"没有这个索引版本: {req.version}")
+    return {"current": req.version}
+
+
+@router.post("/reload", summary="Load the CURRENT version now")
+def reload(eng: EngineDep):
+    return {"current": eng.reload()}
