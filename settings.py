@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     keep_index_versions: int = 5
     torch_threads: int = 1  # per serving process (the app and the action server each encode queries)
     database_url: str = f"sqlite:///{ROOT / 'var/db/banshitong.db'}"
+    # Redis for state every replica shares (WeChat de-duplication, rate limits, access token).
+    # Empty: the application database's `kv` table does the same on one machine.
+    redis_url: str = ""
     rasa_url: str = "http://127.0.0.1:5005"
     action_url: str = "http://127.0.0.1:5055"
     # Token required by /api/admin endpoints (header X-Admin-Token). Empty = admin API disabled.

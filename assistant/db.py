@@ -1,4 +1,6 @@
-"""The application database: bookings (预约) and hand-overs to a person (转人工).
+"""The application database: bookings (预约), hand-overs to a person (转人工) and their messages,
+staff accounts and sessions, citizen web sessions, the audit log, chat turns and feedback, and a
+small key-value table that backs the shared store when no Redis is configured.
 
 SQLite by default (settings.database_url); PostgreSQL when several replicas share state. The
 schema is managed by Alembic (assistant/migrations); `python -m assistant.db upgrade` applies it and
@@ -12,7 +14,8 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Date, DateTime, Integer, String, Text, UniqueConstraint, create_engine, event
+from sqlalchemy import (Boolean, Date, DateTime, ForeignKey, Integer, SmallInteger, String, Text, UniqueConstraint,
+                        create_engine, event)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -58,6 +61,122 @@ class Handoff(Base):
     summary: Mapped[str] = mapped_column(Text)  # JSON: the user's questions and the bot's answers
     status: Mapped[str] = mapped_column(String(12), default="waiting")  # waiting | taken | closed
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # While an agent holds the conversation (status "taken") the bot does not answer that citizen.
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    outcome: Mapped[str | None] = mapped_column(Text)
+
+
+class HandoffMessage(Base):
+    """One turn of a handed-over conversation: the citizen's, the bot's or the agent's."""
+
+    __tablename__ = "handoff_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"), index=True)
+    who: Mapped[str] = mapped_column(String(8))  # citizen | bot | agent
+    author: Mapped[str | None] = mapped_column(String(40))  # the agent's username
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class StaffUser(Base):
+    """A 12345 agent or an admin. Passwords are stored as argon2 hashes only."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    display_name: Mapped[str] = mapped_column(String(40))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(12))  # agent | admin
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class StaffSession(Base):
+    """A logged-in staff browser. Only the token's SHA-256 is stored, so a database leak logs nobody in."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class CitizenSession(Base):
+    """A web citizen: the server issues the token (HttpOnly cookie) and the Rasa sender id behind it."""
+
+    __tablename__ = "citizen_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    sender: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who changed what, when: every staff action that changes state."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(40))  # staff username (or "system")
+    action: Mapped[str] = mapped_column(String(40))  # e.g. handoff.take, guide.save, index.publish
+    target: Mapped[str] = mapped_column(String(120))
+    detail: Mapped[str | None] = mapped_column(Text)  # JSON
+
+
+class ChatTurn(Base):
+    """One citizen message and what the bot replied: the admin overview and feedback read these."""
+
+    __tablename__ = "chat_turns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(8))  # web | api | wx
+    question: Mapped[str] = mapped_column(Text)  # masked (assistant.privacy.mask)
+    answer: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(String(16))  # answered | refused | handoff | agent | ...
+    matter: Mapped[str | None] = mapped_column(String(80))
+    index_version: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class Feedback(Base):
+    """👍/👎 on one answer, with the question, the answer and the index version that produced it."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender: Mapped[str] = mapped_column(String(64), index=True)
+    turn_id: Mapped[int | None] = mapped_column(ForeignKey("chat_turns.id"))
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    index_version: Mapped[str | None] = mapped_column(String(80))
+    vote: Mapped[int] = mapped_column(SmallInteger)  # +1 | -1
+    reason: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), default="new")  # new | done
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class KeyValue(Base):
+    """Backs assistant.store.SharedStore when no Redis is configured (one database, all replicas)."""
+
+    __tablename__ = "kv"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
 
 
 @lru_cache
