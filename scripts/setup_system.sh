@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages the project needs beyond Python: the browser and a CJK font for the page tests.
+# (The cluster deployment adds its own servers in scripts/cluster.sh.)
+# Idempotent: installs only what is missing; needs root (CI and the developer machines are root).
+set -euo pipefail
+PKGS=(chromium fonts-noto-cjk)
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "[setup_system] installing ${missing[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+/usr/bin/chromium --version
