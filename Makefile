@@ -23,10 +23,10 @@ RASA_DATA := bot/data var/rasa/data
 GUIDES    := $(wildcard knowledge/guides/*.yaml)
 SOURCES   := $(wildcard knowledge/sources/*)
 
-.PHONY: help setup run test rasa-test validate index train lock bench clean
+.PHONY: help setup run test rasa-test validate index train lock bench clean cluster cluster-stop
 
 help:
-	@echo "make run | make test | make setup | make validate | make index | make train | make bench"
+	@echo "make run | make test | make setup | make validate | make index | make train | make bench | make cluster"
 
 ## --- environments -----------------------------------------------------------
 .venv/app/.installed: requirements/app.txt
@@ -41,7 +41,7 @@ help:
 	touch $@
 
 var/.system-packages: scripts/setup_system.sh
-	@echo "==> Debian packages (browser and CJK font for the page tests)"
+	@echo "==> Debian packages (browser, CJK font, PostgreSQL, Redis, nginx)"
 	bash scripts/setup_system.sh
 	mkdir -p var && touch $@
 
@@ -89,6 +89,13 @@ rasa-test: var/rasa/models/banshitong.tar.gz
 	$(RASA) test core --model var/rasa/models/banshitong.tar.gz --stories bot/tests --out var/rasa/results/core --fail-on-prediction-errors
 	$(RASA) test nlu --config config.yml --nlu var/rasa/nlu --cross-validation --folds 3 --out var/rasa/results/nlu
 	$(PY) -m bench.nlu
+
+# Several replicas on PostgreSQL, Redis and nginx (README, "Several replicas"); stops with cluster-stop.
+cluster: setup
+	bash deploy/cluster.sh start
+
+cluster-stop:
+	bash deploy/cluster.sh stop
 
 bench: setup
 	$(PY) -m bench.retrieval

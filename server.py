@@ -17,10 +17,12 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 
 from assistant.db import upgrade
 from assistant.engine import Engine
 from assistant.privacy import MaskingFilter, install_log_masking
+from assistant.store import StoreUnavailable
 from settings import get_settings
 from web import admin, citizens, hotline
 from web.deps import SettingsDep
@@ -75,6 +77,14 @@ async def validation_error(request: Request, exc: RequestValidationError):
                 "model_attributes_type": "请求体应为 JSON 对象"}.get(err["type"], "取值无效")
         problems.append(f"{_FIELD_ZH.get(field, field or '请求体')}：{what}")
     return JSONResponse({"detail": "请求格式有误：" + "；".join(problems)}, status_code=422)
+
+
+@app.exception_handler(OperationalError)
+@app.exception_handler(StoreUnavailable)
+async def backend_down(request: Request, exc: Exception):
+    # The database or Redis is unreachable (restarting, network): a clear 503, never a 500.
+    log.error("backend unavailable on %s: %s", request.url.path, type(exc).__name__)
+    return JSONResponse({"detail": "服务暂时不可用，请稍后再试。急事请拨打12345政务服务热线。"}, status_code=503)
 
 
 @app.get("/health", tags=["health"])

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Debian packages the project needs beyond Python: the browser and a CJK font for the page tests.
-# (The cluster deployment adds its own servers in scripts/cluster.sh.)
+# Debian packages the project needs beyond Python: the browser and a CJK font for the page tests;
+# PostgreSQL, Redis and nginx for the several-replica deployment (deploy/cluster.sh) and its tests.
 # Idempotent: installs only what is missing; needs root (CI and the developer machines are root).
 set -euo pipefail
-PKGS=(chromium fonts-noto-cjk)
+PKGS=(chromium fonts-noto-cjk postgresql redis-server nginx-light)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,14 +7,14 @@ import logging
 import re
 
 import httpx
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from assistant.answer import Answer, Context
 from assistant.privacy import mask
 from settings import Settings
-from web.deps import SettingsDep, engine
+from web.deps import SettingsDep, backends_available, engine
 
 log = logging.getLogger("banshitong.citizens")
 router = APIRouter(tags=["citizens"])
@@ -33,10 +33,12 @@ def answer_messages(sender: str, a: Answer) -> list[dict]:
     return [msg]
 
 
+SERVICE_BUSY = "服务暂时不可用，请稍后再试。您的消息没有丢失，可以稍后重新发送；急事请拨打12345政务服务热线。"
 EMPTY_REPLY = "您好，请输入您要咨询的问题，例如：“结婚登记要带什么材料？”“护照要多少钱？”"
 
 
-@router.post("/api/chat", summary="Send a chat message; returns the bot's messages (Rasa REST shape)")
+@router.post("/api/chat", summary="Send a chat message; returns the bot's messages (Rasa REST shape)",
+             dependencies=[Depends(backends_available)])
 async def chat(req: ChatRequest, request: Request, settings: SettingsDep):
     if not req.message.strip():
         # A client error, but answered in the chat's own shape so any client can show it.
@@ -46,14 +48,21 @@ async def chat(req: ChatRequest, request: Request, settings: SettingsDep):
         r = await request.app.state.http.post(
             f"{settings.rasa_url}/webhooks/rest/webhook", json={"sender": req.sender, "message": req.message}
         )
+        if r.status_code >= 500:
+            # Rasa (or the proxy in front of its replicas) is up but failing, e.g. its tracker or lock
+            # store is unreachable: the conversation's state is unknown, so answering without it could
+            # be wrong (a booking half-way). Say so instead.
+            log.warning("rasa answered %s for %s", r.status_code, req.sender)
+            raise HTTPException(503, SERVICE_BUSY)
         r.raise_for_status()
         messages = r.json()
         if isinstance(messages, list) and messages:
             return messages
         log.warning("rasa returned no messages for %s", req.sender)
-    except (httpx.HTTPError, ValueError) as exc:
+    except (httpx.TransportError, httpx.HTTPStatusError, ValueError) as exc:
         log.warning("rasa unavailable (%s); answering directly", type(exc).__name__)
-    # Degraded mode: the dialogue server is down or silent; still answer the question itself.
+    # Degraded mode: the dialogue server cannot be reached (one machine, Rasa restarting) or is
+    # silent; still answer the question itself, without the conversation's context.
     eng = engine(request)
     return answer_messages(req.sender, eng.get().answerer.run(req.message, Context()))
 

@@ -22,6 +22,23 @@ def engine(request: Request) -> Engine:
 EngineDep = Annotated[Engine, Depends(engine)]
 
 
+def backends_available(settings: SettingsDep) -> None:
+    """503 while the shared database or store is down: a conversation must not go on without its
+    state (Rasa would quietly start it over). Costs one trivial query each."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from assistant.db import engine_for
+    from assistant.store import StoreUnavailable, shared_store
+
+    try:
+        with engine_for(settings.database_url).connect() as conn:
+            conn.execute(text("SELECT 1"))
+        shared_store(settings).get("ping")
+    except (OperationalError, StoreUnavailable) as exc:
+        raise HTTPException(503, "服务暂时不可用，请稍后再试。急事请拨打12345政务服务热线。") from exc
+
+
 def admin(settings: SettingsDep, x_admin_token: Annotated[str | None, Header()] = None) -> None:
     if not settings.admin_token:
         raise HTTPException(403, "管理接口未启用：请设置 BST_ADMIN_TOKEN")
