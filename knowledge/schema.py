@@ -181,10 +181,17 @@ class Guide(_Strict):
         return out
 
     def _related(self, path: str) -> list[str]:
-        """Provenance keys of the fact itself, the lists that hold it, and its parts."""
+        """Provenance keys of the fact itself, the lists that hold it, and its parts (a whole
+        itemised list's items are facts of their own, not parts of it)."""
         bits = path.split(".")
         ancestors = {".".join(bits[:i]) for i in range(1, len(bits) + 1)}
-        return [k for k in self.provenance if k in ancestors or k.startswith(path + ".")]
+        parts = path not in ITEMISED_FACTS
+        return [k for k in self.provenance if k in ancestors or (parts and k.startswith(path + "."))]
+
+    def confirmed(self, path: str) -> bool:
+        """The fact was checked against its source and nothing of it is 待核实."""
+        entry = self.source_of(path)
+        return bool(entry and entry.reviewed) and not self.flagged(path)
 
     def source_of(self, path: str) -> Provenance | None:
         """The nearest entry with a source for a fact (its own, else its list's)."""
