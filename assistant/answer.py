@@ -266,8 +266,8 @@ def source_line(g: Guide, paths: list[str]) -> str:
     cited: dict[str, tuple[list, list]] = {}  # source key → (clauses, review dates; None = unreviewed)
     unsourced = False
     for path in dict.fromkeys(paths):
-        if path in ITEMISED_FACTS:
-            continue  # a list's header: its items are stated (and recorded) one by one
+        if path in ITEMISED_FACTS or not g.has(path):
+            continue  # a list's header (its items are recorded one by one), or nothing stated
         entry = g.source_of(path)
         if entry is None:
             unsourced = True

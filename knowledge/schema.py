@@ -69,6 +69,7 @@ class Source(_Strict):
     doc_number: str | None = None  # 文号, e.g. 厦府办〔2018〕138号
     issued: dt.date | None = None  # date of the document (公布/发布)
     seen: dt.date | None = None  # when the document or page was last read for this guide
+    notes: str | None = None  # how it was seen, e.g. only through a reprint (for admins, not citizens)
 
     def cite(self, clause: str | None = None) -> str:
         name = f"《{self.title}》" + (f"（{self.doc_number}）" if self.doc_number else "")
@@ -145,7 +146,7 @@ class Guide(_Strict):
             raise ValueError("办事事项至少要写 materials、steps 或 summary 之一")
         problems = []
         for path, prov in self.provenance.items():
-            if path.split(".")[0] not in FACT_FIELDS or not self._exists(path):
+            if path.split(".")[0] not in FACT_FIELDS or not self.has(path):
                 problems.append(f"provenance 中的事实不存在或不是需要来源的事实: {path}")
             if prov.source and prov.source not in self.sources:
                 problems.append(f"provenance.{path} 引用的来源“{prov.source}”不在 sources 中")
@@ -153,7 +154,8 @@ class Guide(_Strict):
             raise ValueError("；".join(problems))
         return self
 
-    def _exists(self, path: str) -> bool:
+    def has(self, path: str) -> bool:
+        """The path names a value this guide states (materials.0, locations.1.hours …)."""
         value = self
         for part in path.split("."):
             if isinstance(value, list):
