@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     slot_capacity: int = 10
     walk_in_share: float = 0.3
     booking_days: int = 14
+    # A fact's review (knowledge/guides provenance.*.reviewed) older than this is reported as stale
+    # by `python -m knowledge`: rules and fees change, a check from years ago proves little.
+    fact_review_max_age_days: int = 365
     # Extra closed days beyond China's holiday calendar, e.g. BST_CLOSED_DATES='["2026-12-31"]'.
     closed_dates: list[dt.date] = []
 

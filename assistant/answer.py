@@ -19,7 +19,7 @@ from embeddings.search import Hit, HybridSearcher
 from embeddings.text import normalize, tokenize
 from assistant.understanding import QTYPE_LABELS, MatterLookup, detect_qtype, extract_question
 from knowledge.guides import guide_sections
-from knowledge.schema import Guide, Passage
+from knowledge.schema import FIELD_LABELS, ITEMISED_FACTS, Guide, Passage
 
 HOTLINE = "12345"
 FLAG = "（待核实）"
@@ -80,7 +80,12 @@ class GuideComposer:
     """Guide + question type → reply text and next-step buttons."""
 
     def run(self, g: Guide, qtype: str, extra: list[str] | None = None) -> tuple[str, list[Button]]:
-        f = lambda field_: FLAG if g.flagged(field_) else ""  # noqa: E731
+        used: list[str] = []  # the fact paths this reply states: their sources and checks are told
+
+        def f(path: str) -> str:
+            used.append(path)
+            return FLAG if g.flagged(path) else ""
+
         lines: list[str] = []
         note = region_note(g.region)
         if note:
@@ -90,7 +95,8 @@ class GuideComposer:
             body = [f"《{g.name}》暂未收录{QTYPE_LABELS[qtype]}信息，可拨打{HOTLINE}咨询。"] + self._general(g, f)
         lines.extend(body)
         lines.extend(extra or [])
-        lines.append(self._source_line(g))
+        lines.extend(unconfirmed_lines(g, used))
+        lines.append(source_line(g, used))
         return "\n".join(lines), self._buttons(g, qtype)
 
     # --- one method per question type; each returns lines, the first answering directly ---
@@ -124,7 +130,7 @@ class GuideComposer:
         if g.time_notes:
             out.append(g.time_notes + f("time_notes"))
         if g.trips is not None:
-            out.append("一趟不用跑（全程网办）。" if g.trips == 0 else f"最多跑{g.trips}趟。")
+            out.append(("一趟不用跑（全程网办）" if g.trips == 0 else f"最多跑{g.trips}趟") + f("trips") + "。")
         return out
 
     def _fee(self, g: Guide, f) -> list[str]:
@@ -136,15 +142,15 @@ class GuideComposer:
             out.append(f"{g.name}由{g.department}办理{f('department')}。")
         for loc in g.locations:
             bits = [x for x in (loc.address, loc.hours and f"办公时间{loc.hours}", loc.phone and f"电话{loc.phone}") if x]
-            out.append(f"· {loc.name}" + (f"：{'，'.join(bits)}" if bits else "") + f("locations"))
+            out.append(f"· {loc.name}" + (f"：{'，'.join(bits)}" if bits else "") + f(f"locations.{g.locations.index(loc)}"))
         if g.channels:
             out.append("办理渠道：" + "、".join(g.channels) + f("channels"))
         if g.phone:
             out.append(f"咨询电话：{g.phone}{f('phone')}")
         if g.scope == "全城通办":
-            out.append("本事项全城通办，可就近选择本市任一服务点办理。")
+            out.append(self._citywide(g, f) or "本事项全城通办，可就近选择本市任一服务点办理。")
         if out and g.summary and not any(loc.address for loc in g.locations):
-            out.append(g.summary)  # without an address, how the matter is handled is the useful part
+            out.append(g.summary + f("summary"))  # without an address, how the matter is handled is the useful part
         return out
 
     def _scope(self, g: Guide, f) -> list[str]:
@@ -156,10 +162,21 @@ class GuideComposer:
             "全国通办": f"{g.name}可跨省通办。",
             "属地办理": f"{g.name}须在属地（户籍或住所所在地）办理，暂不能跨区通办。",
         }.get(g.scope or "", f"{g.name}：")
-        out = [first + f("scope")]
+        out = [(g.scope == "全城通办" and self._citywide(g, f)) or first + f("scope")]
         if g.scope_notes:
-            out.append(g.scope_notes)
+            out.append(g.scope_notes + f("scope_notes"))
         return out
+
+    @staticmethod
+    def _citywide(g: Guide, f) -> str | None:
+        """厦府办〔2018〕138号 一、(一) only asks for 全城通办 to be reached step by step (逐步推动):
+        being on its list does not make a matter 通办 today. Without a checked, current source the
+        answer says so instead of promising any counter in the city."""
+        f("scope")
+        if g.confirmed("scope"):
+            return None
+        return (f"{g.name}在厦门市全城通办的推进范围内（厦府办〔2018〕138号 一、(一) 要求逐步推动全城通办），"
+                "但目前能否在任一区的服务点办理尚未核实：请先拨打12345或所去服务点电话确认，再前往办理。")
 
     def _booking(self, g: Guide, f) -> list[str]:
         a = g.appointment
@@ -179,40 +196,33 @@ class GuideComposer:
             return []
         out = [f"{g.name}办理流程{f('steps')}："] + [f"{i}. {s}" for i, s in enumerate(g.steps, 1)]
         if g.channels:
-            out.append("可通过：" + "、".join(g.channels) + " 办理。")
+            out.append("可通过：" + "、".join(g.channels) + " 办理" + f("channels") + "。")
         return out
 
     def _conditions(self, g: Guide, f) -> list[str]:
         out = []
         if g.applicants:
             out.append(f"申请对象：{g.applicants}{f('applicants')}")
-        out += [f"· {c}" for c in g.conditions]
+        out += [f"· {c}{f(f'conditions.{i}')}" for i, c in enumerate(g.conditions)]
         return out
 
     def _general(self, g: Guide, f) -> list[str]:
-        out = [g.summary or g.name]
+        out = [(g.summary + f("summary")) if g.summary else g.name]
         facts = []
         if g.materials:
             facts.append(f"需材料{len(g.materials)}项")
         if g.promised_limit is not None:
-            facts.append(f"承诺时限{_limit(g.promised_limit)}")
+            facts.append(f"承诺时限{_limit(g.promised_limit)}{f('promised_limit')}")
         if g.fee:
-            facts.append(f"收费：{g.fee}")
+            facts.append(f"收费：{g.fee}{f('fee')}")
         if g.scope:
-            facts.append(g.scope)
+            facts.append(g.scope + (f("scope") if g.scope != "全城通办" or g.confirmed("scope") else "（逐步推进中，能否跨区办理请先确认）"))
         if facts:
             out.append("；".join(facts) + "。")
         if g.kind != "matter":
             # Service rules and centres: their details are the answer.
             out += self._where(g, f)
         return out
-
-    def _source_line(self, g: Guide) -> str:
-        refs = []
-        for s in g.sources[:2]:
-            refs.append("".join(x for x in (s.doc_number or f"《{s.title}》", s.clause and f" {s.clause}") if x))
-        flagged = "；部分信息待官方核实，以窗口最新要求为准" if g.needs_check else ""
-        return f"来源：办事指南《{g.name}》（{g.reviewed.isoformat()} 审核）；依据：{'；'.join(refs)}{flagged}"
 
     def _buttons(self, g: Guide, asked: str) -> list[Button]:
         sections = guide_sections(g)
@@ -222,6 +232,63 @@ class GuideComposer:
         if g.kind == "matter":
             out.append(Button("预约办理", ask_payload("booking", g.id)))
         return out
+
+
+def _fact_label(g: Guide, path: str) -> str:
+    field, *rest = path.split(".")
+    if rest and rest[0].isdigit():
+        n = int(rest[0])
+        if field == "materials":
+            return f"材料第{n + 1}项"
+        if field == "locations":
+            return f"办理地点“{g.locations[n].name}”"
+        if field == "conditions":
+            return f"办理条件第{n + 1}条"
+        if field == "steps":
+            return f"办理流程第{n + 1}步"
+    return FIELD_LABELS.get(field, field) + ("（" + FIELD_LABELS.get(rest[0], rest[0]) + "）" if rest else "")
+
+
+def unconfirmed_lines(g: Guide, paths: list[str]) -> list[str]:
+    """Which stated facts are 待核实, and what to check for each — not only a tag."""
+    seen: dict[str, str] = {}
+    for path in paths:
+        for key, text in g.checks(path):
+            seen.setdefault(key, text)
+    if not seen:
+        return []
+    return ["待核实：以下内容尚未经官方来源核实，办理前请确认（以窗口最新要求为准）："] + [
+        f"· {_fact_label(g, key)}：{text}" for key, text in seen.items()]
+
+
+def source_line(g: Guide, paths: list[str]) -> str:
+    """The sources of the facts a reply states, each with its clauses and review date."""
+    cited: dict[str, tuple[list, list]] = {}  # source key → (clauses, review dates; None = unreviewed)
+    unsourced = False
+    for path in dict.fromkeys(paths):
+        if path in ITEMISED_FACTS or not g.has(path):
+            continue  # a list's header (its items are recorded one by one), or nothing stated
+        entry = g.source_of(path)
+        if entry is None:
+            unsourced = True
+            continue
+        clauses, dates = cited.setdefault(entry.source, ([], []))
+        if entry.clause and entry.clause not in clauses:
+            clauses.append(entry.clause)
+        dates.append(entry.reviewed)
+    head = f"来源：办事指南《{g.name}》"
+    if not cited:
+        refs = "；".join(s.cite() for s in list(g.sources.values())[:2])
+        return f"{head}（所列内容尚未逐项核对来源，以窗口最新要求为准）；参考：{refs}"
+    refs = [g.sources[key].cite("、".join(clauses)) + (f"（{min(dates).isoformat()} 审核）" if all(dates) else "（未审核）")
+            for key, (clauses, dates) in cited.items()]
+    rest = "；其余内容尚未逐项核对来源，以窗口最新要求为准" if unsourced else ""
+    return f"{head}；依据：{'；'.join(refs)}{rest}"
+
+
+def guide_ref(g: Guide) -> dict:
+    """How an answer lists a guide among its sources (the chat and the hotline show it)."""
+    return {"type": "guide", "id": g.id, "title": g.name, "reviewed": g.reviewed and g.reviewed.isoformat()}
 
 
 def policy_excerpt(p: Passage, query: str, limit: int = MAX_POLICY_CHARS) -> str:
@@ -279,7 +346,7 @@ class Answerer:
             g = self.guides[matter]
             body, buttons = self.composer.run(g, qtype or "general")
             return Answer("guide", body, buttons, g.id, qtype or "general", 1.0,
-                          [{"type": "guide", "id": g.id, "title": g.name, "reviewed": g.reviewed.isoformat()}])
+                          [guide_ref(g)])
         if not text:
             return Answer("empty", EMPTY, buttons=self._starter_buttons())
         asked = qtype or detect_qtype(text)
@@ -329,7 +396,7 @@ class Answerer:
                     extra = [f"政策原文：{policy_excerpt(clause, text, 200)}（{cite(clause)}）"]
             body, buttons = self.composer.run(g, qt, extra)
             return Answer("guide", body, buttons, g.id, qt, max(conf, 0.9 if named else conf),
-                          [{"type": "guide", "id": g.id, "title": g.name, "reviewed": g.reviewed.isoformat()}], hits)
+                          [guide_ref(g)], hits)
 
         policy = [h for h in hits if h.passage.source_type == "policy"]
         if policy and conf >= self.min_confidence:

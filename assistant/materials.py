@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from assistant.answer import source_line, unconfirmed_lines
 from embeddings.text import normalize
 from knowledge.schema import Guide, Material
 
@@ -58,5 +59,7 @@ def check_materials(g: Guide, text: str) -> str:
             lines.append(f"已有：{'、'.join(m.name for m in have)}。")
     for m in conditional:
         lines.append(f"另：{m.condition}的，还需{m.name}。")
-    lines.append(f"以上依据办事指南《{g.name}》（{g.reviewed.isoformat()} 审核），以窗口最新要求为准。")
+    paths = [f"materials.{i}" for i in range(len(g.materials))]
+    lines.extend(unconfirmed_lines(g, paths))
+    lines.append(source_line(g, paths))
     return "\n".join(lines)

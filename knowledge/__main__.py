@@ -1,6 +1,11 @@
-"""Admin command: validate every knowledge source and print a summary.
+"""Admin command: validate every knowledge source and print a summary with the provenance report.
 
-    python -m knowledge            # exits 1 on any error, with one line per problem
+    python -m knowledge                      # exits 1 on any error, with one line per problem
+    python -m knowledge --max-age-days 180   # reviews older than this are stale (default: settings)
+    python -m knowledge --brief              # figures only, no per-fact lines
+
+Facts without a source, facts flagged 待核实 and stale reviews are reported, not errors: a guide
+stays publishable while its facts are being checked, and the answers say what is unconfirmed.
 """
 
 from __future__ import annotations
@@ -11,14 +16,20 @@ from collections import Counter
 from pathlib import Path
 
 from knowledge.guides import name_claims
+from knowledge.provenance import provenance_report
 from knowledge.records import GUIDES_DIR, SOURCES_DIR, load_knowledge
+from settings import get_settings
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m knowledge", description=__doc__)
     ap.add_argument("--guides", type=Path, default=GUIDES_DIR)
     ap.add_argument("--sources", type=Path, default=SOURCES_DIR)
+    ap.add_argument("--max-age-days", type=int, default=None,
+                    help="a fact review older than this is stale (default: BST_FACT_REVIEW_MAX_AGE_DAYS)")
+    ap.add_argument("--brief", action="store_true", help="print the figures only")
     args = ap.parse_args(argv)
+    max_age = args.max_age_days if args.max_age_days is not None else get_settings().fact_review_max_age_days
 
     try:
         kb = load_knowledge(args.guides, args.sources)
@@ -27,10 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     kinds = Counter(g.kind for g in kb.guides)
     sources = Counter(p.source_type for p in kb.passages)
-    flagged = sum(len(g.needs_check) for g in kb.guides)
     print(f"办事指南 {len(kb.guides)} 篇（事项 {kinds['matter']}，服务 {kinds['service']}，服务中心 {kinds['centre']}）")
     print(f"检索段落 {len(kb.passages)} 条（政策条款 {sources['policy']}，指南段落 {sources['guide']}）")
-    print(f"待核实字段 {flagged} 处，涉及 {sum(1 for g in kb.guides if g.needs_check)} 篇指南")
+    _print_provenance(kb.guides, max_age, args.brief)
     for g in kb.guides:
         if g.region != "厦门市":
             print(f"  区域性规定: {g.id}（{g.name}）仅适用于{g.region}")
@@ -44,6 +54,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print("校验通过。")
     return 0
+
+
+def _print_provenance(guides, max_age: int, brief: bool) -> None:
+    r = provenance_report(guides, max_age)
+    print(f"事实来源：共 {r.facts} 项事实，有来源 {r.sourced} 项（已审核 {r.reviewed} 项），"
+          f"无来源 {len(r.unsourced)} 项，待核实 {len(r.flagged)} 项，审核超过 {max_age} 天 {len(r.stale)} 项")
+    if brief:
+        return
+    for gid, issues in sorted(r.by_guide(r.unsourced).items()):
+        print(f"  无来源 {gid}: {', '.join(i.path for i in issues)}")
+    for i in r.flagged:
+        print(f"  待核实 {i.guide} {i.path}: {i.detail}")
+    for i in r.stale:
+        print(f"  审核过期 {i.guide} {i.path}: {i.detail} 审核")
 
 
 if __name__ == "__main__":

@@ -149,7 +149,7 @@ def guide_passages(g: Guide) -> list[Passage]:
     sections = guide_sections(g)
     if g.questions:
         sections["questions"] = f"{g.name} 常见问题：" + " ".join(g.questions)
-    source = g.sources[0]
+    source = next(iter(g.sources.values()))
     return [
         Passage(
             id=f"guide-{g.id}-{name}",
@@ -159,7 +159,7 @@ def guide_passages(g: Guide) -> list[Passage]:
             title=g.name,
             doc_number=source.doc_number,
             issuer=g.department,
-            date=g.reviewed.isoformat(),
+            date=g.reviewed and g.reviewed.isoformat(),
             clause=name,
             region=g.region,
             section=name,

@@ -2,8 +2,15 @@
 
 A guide is one YAML file under knowledge/guides/. Admins edit those files by hand, so every
 field has a plain meaning and validation messages name the field in Chinese (see FIELD_LABELS).
-Facts that still await an official check are listed by field name in `needs_check`; the answer
-composer marks them in replies ("待核实") instead of presenting them as confirmed.
+
+Provenance is per fact, not per guide. `sources` names the documents and web pages a guide draws
+on (by a short key, usually the 文号 or title); `provenance` maps a fact's path in the guide
+("fee", "materials.0", "locations.1.hours") to where that fact is stated (source key + clause),
+the date someone checked it against that source (`reviewed`, set only after a real check), or
+what is still unconfirmed and how a citizen can check it (`check`, shown in answers as 待核实).
+A citizen acts on each material, fee, time limit, department, place, scope and condition, so
+each of those is a fact (FACT_FIELDS); `python -m knowledge` reports the facts without a source,
+the flagged ones and the ones whose review is older than the configured age.
 """
 
 from __future__ import annotations
@@ -55,10 +62,46 @@ class Appointment(_Strict):
 
 
 class Source(_Strict):
-    title: str
+    """A document or web page. Clauses are named per fact in `provenance`, not here."""
+
+    title: str = Field(min_length=1)
     url: str | None = None
     doc_number: str | None = None  # 文号, e.g. 厦府办〔2018〕138号
-    clause: str | None = None
+    issued: dt.date | None = None  # date of the document (公布/发布)
+    seen: dt.date | None = None  # when the document or page was last read for this guide
+    notes: str | None = None  # how it was seen, e.g. only through a reprint (for admins, not citizens)
+
+    def cite(self, clause: str | None = None) -> str:
+        name = f"《{self.title}》" + (f"（{self.doc_number}）" if self.doc_number else "")
+        return f"{name}{clause}" if clause else name
+
+
+class Provenance(_Strict):
+    """Where one fact comes from and whether that was checked."""
+
+    source: str | None = None  # a key of Guide.sources
+    clause: str | None = None  # 条款 or section of the page, e.g. 第五条, 一、(一)
+    reviewed: dt.date | None = None  # the fact was checked against the source on this date
+    check: str | None = None  # 待核实: what is unconfirmed and what to check (told to citizens)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Provenance":
+        if self.reviewed and not self.source:
+            raise ValueError("已审核(reviewed)的事实必须注明来源(source)")
+        if self.reviewed and self.check:
+            raise ValueError("同一事实不能既已审核(reviewed)又待核实(check)")
+        if not (self.source or self.check):
+            raise ValueError("请写明来源(source)或待核实说明(check)")
+        return self
+
+
+# The facts a citizen acts on. Itemised fields hold one fact per item (materials.0, materials.1 …);
+# the others are one fact each. Provenance keys may also name a part of a fact (locations.0.hours)
+# or a whole itemised list ("materials": e.g. that the checklist is complete).
+ITEMISED_FACTS = ("conditions", "materials", "locations")
+FACT_FIELDS = ("summary", "department", "applicants", "conditions", "materials", "steps", "legal_limit",
+               "promised_limit", "time_notes", "fee", "trips", "channels", "scope", "scope_notes",
+               "appointment", "locations", "phone")
 
 
 class Guide(_Strict):
@@ -87,9 +130,8 @@ class Guide(_Strict):
     locations: list[Location] = Field(default_factory=list)
     phone: str | None = None
     legal_basis: list[str] = Field(default_factory=list)
-    sources: list[Source] = Field(min_length=1)
-    reviewed: dt.date
-    needs_check: list[str] = Field(default_factory=list)
+    sources: dict[str, Source] = Field(min_length=1)
+    provenance: dict[str, Provenance] = Field(default_factory=dict)
 
     @field_validator("aliases", "questions")
     @classmethod
@@ -100,15 +142,82 @@ class Guide(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> "Guide":
-        unknown = [f for f in self.needs_check if f.split(".")[0] not in type(self).model_fields]
-        if unknown:
-            raise ValueError(f"needs_check 中的字段不存在: {', '.join(unknown)}")
         if self.kind == "matter" and not (self.materials or self.steps or self.summary):
             raise ValueError("办事事项至少要写 materials、steps 或 summary 之一")
+        problems = []
+        for path, prov in self.provenance.items():
+            if path.split(".")[0] not in FACT_FIELDS or not self.has(path):
+                problems.append(f"provenance 中的事实不存在或不是需要来源的事实: {path}")
+            if prov.source and prov.source not in self.sources:
+                problems.append(f"provenance.{path} 引用的来源“{prov.source}”不在 sources 中")
+        if problems:
+            raise ValueError("；".join(problems))
         return self
 
-    def flagged(self, field: str) -> bool:
-        return any(f == field or f.startswith(field + ".") for f in self.needs_check)
+    def has(self, path: str) -> bool:
+        """The path names a value this guide states (materials.0, locations.1.hours …)."""
+        value = self
+        for part in path.split("."):
+            if isinstance(value, list):
+                if not part.isdigit() or int(part) >= len(value):
+                    return False
+                value = value[int(part)]
+            elif isinstance(value, BaseModel) and part in type(value).model_fields:
+                value = getattr(value, part)
+            else:
+                return False
+        return value not in (None, "", [])
+
+    # --- provenance queries (used by the answer composer, 材料预审 and the validation report) ---
+    def fact_paths(self) -> list[str]:
+        """Every fact this guide states, one path each (materials.0, fee …)."""
+        out = []
+        for name in FACT_FIELDS:
+            value = getattr(self, name)
+            if value in (None, "", []):
+                continue
+            if name in ITEMISED_FACTS:
+                out += [f"{name}.{i}" for i in range(len(value))]
+            else:
+                out.append(name)
+        return out
+
+    def _related(self, path: str) -> list[str]:
+        """Provenance keys of the fact itself, the lists that hold it, and its parts (a whole
+        itemised list's items are facts of their own, not parts of it)."""
+        bits = path.split(".")
+        ancestors = {".".join(bits[:i]) for i in range(1, len(bits) + 1)}
+        parts = path not in ITEMISED_FACTS
+        return [k for k in self.provenance if k in ancestors or (parts and k.startswith(path + "."))]
+
+    def confirmed(self, path: str) -> bool:
+        """The fact was checked against its source and nothing of it is 待核实."""
+        entry = self.source_of(path)
+        return bool(entry and entry.reviewed) and not self.flagged(path)
+
+    def source_of(self, path: str) -> Provenance | None:
+        """The nearest entry with a source for a fact (its own, else its list's)."""
+        for key in (path, path.split(".")[0]):
+            p = self.provenance.get(key)
+            if p and p.source:
+                return p
+        return None
+
+    def checks(self, path: str) -> list[tuple[str, str]]:
+        """(path, what to check) for the fact, its list and its parts still 待核实."""
+        return [(k, self.provenance[k].check) for k in self._related(path) if self.provenance[k].check]
+
+    def flagged(self, path: str) -> bool:
+        return bool(self.checks(path))
+
+    @property
+    def needs_check(self) -> list[str]:
+        return [k for k, p in self.provenance.items() if p.check]
+
+    @property
+    def reviewed(self) -> dt.date | None:
+        """The latest date any fact of this guide was checked (None: no fact checked yet)."""
+        return max((p.reviewed for p in self.provenance.values() if p.reviewed), default=None)
 
 
 class Passage(_Strict):
@@ -137,5 +246,6 @@ FIELD_LABELS = {
     "legal_limit": "法定时限", "promised_limit": "承诺时限", "time_notes": "时限说明", "fee": "收费标准",
     "trips": "跑动次数", "channels": "办理渠道", "scope": "通办范围", "scope_notes": "通办说明",
     "appointment": "预约方式", "locations": "办理地点", "phone": "咨询电话", "legal_basis": "设定依据",
-    "sources": "信息来源", "reviewed": "审核日期", "needs_check": "待核实字段",
+    "sources": "信息来源", "provenance": "事实来源", "source": "来源", "clause": "条款",
+    "reviewed": "审核日期", "check": "待核实说明", "seen": "查阅日期", "issued": "发布日期",
 }

@@ -14,9 +14,11 @@ def test_materials_question_gets_the_complete_checklist_with_source(answerer):
     assert a.kind == "guide" and a.matter == "marriage-registration" and a.qtype == "materials"
     first, *rest = a.text.splitlines()
     assert "需要准备以下材料" in first  # the first line answers directly
-    for item in ("身份证", "户口簿", "照片", "声明"):
+    for item in ("身份证", "照片", "声明"):
         assert item in a.text
-    assert "来源：办事指南《结婚登记》" in a.text and "审核" in a.text
+    # 国务院令第804号 (in force 2025-05-10): the 户口簿 is no longer a material, and the answer says so.
+    assert "户口簿（原件" not in a.text and "不需要带户口本" in a.text
+    assert "来源：办事指南《结婚登记》" in a.text and "国务院令第804号" in a.text and "审核" in a.text
 
 
 def test_fee_question_gets_the_fee(answerer):
@@ -95,9 +97,11 @@ def test_typed_the_way_people_type(answerer, question, matter):
     assert ask(answerer, question).matter == matter
 
 
-def test_unverified_facts_are_marked(answerer):
+def test_unverified_facts_are_marked_with_what_to_check(answerer):
     a = ask(answerer, "结婚登记要带什么材料")
     assert "待核实" in a.text and "以窗口最新要求为准" in a.text
+    # Not only a tag: the unconfirmed item is named, with what to confirm and where.
+    assert "材料第3项" in a.text and "请先向婚姻登记处确认" in a.text
 
 
 def test_an_injection_attempt_is_just_an_unanswerable_question(answerer):

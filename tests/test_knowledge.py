@@ -1,5 +1,6 @@
 """Knowledge sources → validated records: what an admin and a citizen would notice."""
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from knowledge.__main__ import main as validate_main
 from knowledge.guides import load_guides
 from knowledge.policies import policy_passages
+from knowledge.provenance import provenance_report
 from knowledge.records import SOURCES_DIR, load_knowledge
 
 GOOD = Path("knowledge/guides/marriage-registration.yaml").read_text(encoding="utf-8")
@@ -53,7 +55,9 @@ def test_all_shipped_guides_validate():
     assert kb.problems == []
     assert len(kb.guides) >= 40
     for g in kb.guides:
-        assert g.sources and g.reviewed
+        assert g.sources
+        for path, prov in g.provenance.items():  # a review date always names what was checked
+            assert not prov.reviewed or prov.source in g.sources, (g.id, path)
 
 
 def _write(tmp_path, name, text):
@@ -63,14 +67,14 @@ def _write(tmp_path, name, text):
 def test_errors_name_file_field_and_problem_without_blocking_others(tmp_path):
     _write(tmp_path, "marriage-registration.yaml", GOOD)
     _write(tmp_path, "broken-fee.yaml", GOOD.replace("id: marriage-registration", "id: broken-fee")
-           .replace("trips: 1", "trips: 很多").replace("reviewed: 2026-11-22", "reviewed: 昨天"))
+           .replace("trips: 1", "trips: 很多").replace("reviewed: 2026-11-24", "reviewed: 昨天", 1))
     _write(tmp_path, "typo.yaml", GOOD.replace("id: marriage-registration", "id: typo").replace("fee:", "fees:"))
     _write(tmp_path, "not-yaml.yaml", "id: [unclosed")
     guides, problems = load_guides(tmp_path)
     assert [g.id for g in guides] == ["marriage-registration"]
     text = "\n".join(map(str, problems))
     assert "broken-fee.yaml: 跑动次数(trips): 应为整数" in text
-    assert "broken-fee.yaml: 审核日期(reviewed)" in text
+    assert "broken-fee.yaml: 事实来源(provenance) > 概述(summary) > 审核日期(reviewed): 日期格式应为 YYYY-MM-DD" in text
     assert "typo.yaml: fees: 不认识的字段" in text
     assert "not-yaml.yaml" in text and "YAML" in text
 
@@ -93,3 +97,44 @@ def test_validate_command_reports_alias_conflicts(tmp_path, capsys):
     _write(tmp_path, "copy.yaml", GOOD.replace("id: marriage-registration", "id: copy").replace("name: 结婚登记", "name: 结婚登记复制"))
     assert validate_main(["--guides", str(tmp_path)]) == 0
     assert "“扯证”被多篇指南使用" in capsys.readouterr().out
+
+
+def test_provenance_must_point_at_a_real_fact_and_a_listed_source(tmp_path):
+    _write(tmp_path, "a.yaml", GOOD.replace("id: marriage-registration", "id: a")
+           .replace("  materials.0:\n", "  materials.9:\n"))
+    _write(tmp_path, "b.yaml", GOOD.replace("id: marriage-registration", "id: b")
+           .replace("  fee:\n    source: 国务院令第804号", "  fee:\n    source: 不存在的文件"))
+    _write(tmp_path, "c.yaml", GOOD.replace("id: marriage-registration", "id: c")
+           .replace("  fee:\n    source: 国务院令第804号\n", "  fee:\n"))
+    guides, problems = load_guides(tmp_path)
+    text = "\n".join(map(str, problems))
+    assert not guides
+    assert "a.yaml" in text and "事实不存在" in text and "materials.9" in text
+    assert "b.yaml" in text and "“不存在的文件”不在 sources 中" in text
+    assert "c.yaml" in text and "已审核(reviewed)的事实必须注明来源(source)" in text
+
+
+def test_validate_reports_unsourced_flagged_and_stale_facts(tmp_path, capsys):
+    _write(tmp_path, "marriage-registration.yaml", GOOD)
+    assert validate_main(["--guides", str(tmp_path), "--max-age-days", "100000"]) == 0
+    out = capsys.readouterr().out
+    assert "审核超过 100000 天 0 项" in out
+    assert "无来源 marriage-registration:" in out and "legal_limit" in out  # 即办 has no source yet
+    assert "待核实 marriage-registration materials.2: 照片" in out
+
+
+def test_reviews_older_than_the_allowed_age_are_reported_stale(tmp_path):
+    _write(tmp_path, "marriage-registration.yaml", GOOD)
+    guides, _ = load_guides(tmp_path)
+    fresh = provenance_report(guides, max_age_days=365, today=dt.date(2026, 12, 1))
+    late = provenance_report(guides, max_age_days=365, today=dt.date(2028, 1, 1))
+    assert fresh.reviewed > 0 and fresh.stale == []
+    assert len(late.stale) == late.reviewed == fresh.reviewed
+    assert ("marriage-registration", "fee", "2026-11-24") in {(i.guide, i.path, i.detail) for i in late.stale}
+
+
+def test_flagged_facts_have_what_to_check():
+    kb = load_knowledge()
+    for g in kb.guides:
+        for path in g.needs_check:
+            assert len(g.provenance[path].check) >= 8, (g.id, path)
