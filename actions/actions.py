@@ -105,7 +105,7 @@ class ActionAnswer(Action):
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
         text, intent = _text(tracker), _intent(tracker)
-        if booking_paused(tracker) and intent == "inform" and text and not is_question(text) and booking_values(text):
+        if booking_paused(tracker) and intent == "inform" and text and booking_values(text) and not is_question(text, True):
             # A booking detail typed after the form paused ("明天上午"): the citizen goes on booking.
             return [FollowupAction("booking_form")]
         answerer = engine().get().answerer
@@ -195,6 +195,7 @@ BOOKING_SLOTS = ["booking_centre", "booking_date", "booking_slot", "booking_name
 # Intents whose message may be an answer to the form's question. Anything else (a question, a
 # greeting, stop) is left to the rules: the form rejects it, so it is never taken as a value.
 ANSWER_INTENTS = {"inform", "affirm", "book_appointment", "nlu_fallback"}
+LEAVING_INTENTS = {"stop", "deny", "cancel_appointment", "human_handoff", "complain", "query_appointment", "goodbye"}
 
 
 def booking_values(text: str) -> dict:
@@ -249,11 +250,14 @@ class ValidateBookingForm(FormValidationAction):
 
     def _reads(self, tracker: Tracker) -> bool:
         text = _text(tracker)
-        if not (_form_active(tracker) or _intent(tracker) == "book_appointment" or booking_paused(tracker)):
+        if not text or not (_form_active(tracker) or _intent(tracker) == "book_appointment" or booking_paused(tracker)):
             return False
-        if not text or _intent(tracker) not in ANSWER_INTENTS and _confidence(tracker) >= 0.5:
+        if is_question(text, answers_something=bool(booking_values(text))):
             return False
-        return not is_question(text)
+        leaving = _intent(tracker) in LEAVING_INTENTS and _confidence(tracker) >= 0.5
+        if _form_active(tracker) and matter_to_book(tracker) and not leaving:
+            return True  # "护照" while booking names what the booking is for, whatever NLU thinks
+        return _intent(tracker) in ANSWER_INTENTS or _confidence(tracker) < 0.5
 
     async def run(self, dispatcher, tracker, domain):
         if not self._reads(tracker):

@@ -56,11 +56,16 @@ def named_region(text: str) -> str | None:
 # Words that make a message a question rather than an answer to a form's question. "集美区可以吗"
 # answers "which centre"; "能在集美办吗" asks about the matter (a question type is detected).
 _QUESTION_WORDS = re.compile(r"怎么|怎样|如何|多少|哪|什么|为什么|为啥|能不能|能否|是否|要不要|需不需要|可不可以|有没有|咋")
+_QUESTION_END = re.compile(r"[呢吗嘛么][。.!！~～\s]*$")
 
 
-def is_question(text: str) -> bool:
+def is_question(text: str, answers_something: bool = False) -> bool:
+    """Does the text ask something? `answers_something`: it also carries a form answer (a district,
+    a date), so a bare trailing 吗 ("集美区可以吗", "明天行吗") only checks the answer."""
     qtype = detect_qtype(text)
-    return bool((qtype and qtype != "booking") or _QUESTION_WORDS.search(text) or re.search(r"[?？]", text))
+    if (qtype and qtype != "booking") or _QUESTION_WORDS.search(text) or re.search(r"[?？]", text):
+        return True
+    return bool(_QUESTION_END.search(text)) and not answers_something
 
 
 # Naming a document without a question word ("要照片吗", "户口本要带吗") asks about materials;
