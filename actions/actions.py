@@ -8,30 +8,34 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from functools import lru_cache
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from assistant import bookings as bk
-from assistant.answer import HOTLINE, Answer, Context
+from assistant import texts
+from assistant.answer import Answer, Context
 from assistant.db import Handoff, upgrade
 from assistant.engine import Engine
 from assistant.materials import check_materials
 from assistant.privacy import install_log_masking, mask
+from assistant.understanding import INTENT_QTYPE, is_question
 from settings import get_settings
 
 log = logging.getLogger("banshitong.actions")
 install_log_masking()
 
-INTENT_QTYPE = {
-    "ask_materials": "materials", "ask_time": "time", "ask_fee": "fee", "ask_where": "where",
-    "ask_scope": "scope", "ask_process": "process", "ask_conditions": "conditions",
-}
 # After this many unsure answers in a row the conversation goes to a person.
 HANDOFF_AFTER = 2
+# Below this NLU confidence an intent that hands over (complain, human_handoff) needs its own words
+# in the message: a misread question must not become a complaint.
+SURE_INTENT = 0.8
+COMPLAINT_WORDS = re.compile(r"投诉|举报|不满|态度|差评|太慢|推诿|刁难|反映|意见|建议|不作为|乱收费|气死|太差|什么服务")
+HANDOFF_WORDS = re.compile(r"人工|真人|客服|工作人员|接线员|转接|找人|人来")
 
 _engine: Engine | None = None
 
@@ -43,8 +47,56 @@ def engine() -> Engine:
     return _engine
 
 
-def send(dispatcher: CollectingDispatcher, a: Answer) -> None:
-    dispatcher.utter_message(text=a.text, buttons=[{"title": b.title, "payload": b.payload} for b in a.buttons])
+def send(dispatcher: CollectingDispatcher, a: Answer, extra_buttons: list[dict] | None = None) -> None:
+    buttons = [{"title": b.title, "payload": b.payload} for b in a.buttons] + (extra_buttons or [])
+    dispatcher.utter_message(text=a.text, buttons=buttons)
+
+
+def _latest(tracker: Tracker) -> dict:
+    return tracker.latest_message or {}
+
+
+def _text(tracker: Tracker) -> str:
+    text = _latest(tracker).get("text") or ""
+    return "" if text.startswith("/") else text
+
+
+def _intent(tracker: Tracker) -> str | None:
+    return (_latest(tracker).get("intent") or {}).get("name")
+
+
+def _confidence(tracker: Tracker) -> float:
+    return float((_latest(tracker).get("intent") or {}).get("confidence") or 0.0)
+
+
+def matter_named(tracker: Tracker) -> str | None:
+    """The guide id the latest message names (NLU entity or the Answerer's own lookup)."""
+    answerer = engine().get().answerer
+    for ent in _latest(tracker).get("entities") or []:
+        if ent.get("entity") == "matter":
+            value = str(ent.get("value", ""))
+            if value in answerer.guides:
+                return value
+            found = answerer.lookup.run(value).guides
+            if found:
+                return found[0].id
+    text = _text(tracker)
+    if text:
+        found = answerer.lookup.run(text)
+        if found.guides and not found.invented:
+            return found.guides[0].id
+    return None
+
+
+def matter_to_book(tracker: Tracker) -> str | None:
+    """A matter (not a service centre or rule) the latest message names: what a booking is for."""
+    gid = matter_named(tracker)
+    g = engine().get().answerer.guides.get(gid or "")
+    return gid if g is not None and g.kind == "matter" else None
+
+
+def booking_paused(tracker: Tracker) -> bool:
+    return bool(tracker.get_slot("booking_paused"))
 
 
 class ActionAnswer(Action):
@@ -52,30 +104,29 @@ class ActionAnswer(Action):
         return "action_answer"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
-        msg = tracker.latest_message or {}
-        text = msg.get("text") or ""
-        intent = (msg.get("intent") or {}).get("name")
-        if text.startswith("/"):  # a button payload: intent and entities say everything
-            text = ""
+        text, intent = _text(tracker), _intent(tracker)
+        if booking_paused(tracker) and intent == "inform" and text and booking_values(text) and not is_question(text, True):
+            # A booking detail typed after the form paused ("明天上午"): the citizen goes on booking.
+            return [FollowupAction("booking_form")]
         answerer = engine().get().answerer
-        matter = None
-        for ent in msg.get("entities") or []:
-            if ent.get("entity") == "matter":
-                value = str(ent.get("value", ""))
-                if value in answerer.guides:
-                    matter = value
-                else:
-                    found = answerer.lookup.run(value).guides
-                    matter = found[0].id if found else None
+        matter = matter_named(tracker) if not text else None
         context = Context(matter=tracker.get_slot("matter"), qtype=tracker.get_slot("qtype"))
+        qtype = INTENT_QTYPE.get(intent)
+        if qtype == "general" and text:
+            qtype = None  # the Answerer reads the type from the words; the intent only says "a question"
         # A matter NLU picked out of a typed sentence is only a hint: the Answerer's own lookup
         # sees the whole sentence (and may find two matters and ask which one).
-        a = answerer.run(text, context, qtype=INTENT_QTYPE.get(intent), matter=matter if not text else None)
+        a = answerer.run(text, context, qtype=qtype, matter=matter)
         low = float(tracker.get_slot("low_confidence") or 0)
         low = low + 1 if a.kind == "fallback" else 0
         if low >= HANDOFF_AFTER:
             return ActionHandoff().run(dispatcher, tracker, domain, reason="连续两次未能回答")
-        send(dispatcher, a)
+        extra = []
+        if intent == "ask_booking" or a.qtype == "booking":
+            # Asking about booking is a question; the button makes booking one tap away.
+            extra = [{"title": texts.BOOK_NOW, "payload": "/book_appointment"}]
+            a.buttons = [b for b in a.buttons if "预约" not in b.title]
+        send(dispatcher, a, extra)
         return [SlotSet("matter", a.matter or context.matter), SlotSet("qtype", a.qtype or context.qtype),
                 SlotSet("low_confidence", low)]
 
@@ -99,7 +150,15 @@ class ActionHandoff(Action):
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
             reason: str | None = None) -> list[dict]:
-        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        intent, text = _intent(tracker), _text(tracker)
+        if reason is None and text and _confidence(tracker) < SURE_INTENT:
+            # An unsure complaint or hand-over without its own words is most likely a question.
+            words = COMPLAINT_WORDS if intent == "complain" else HANDOFF_WORDS
+            if not words.search(text):
+                log.info("intent %s at %.2f without its words: answered instead", intent, _confidence(tracker))
+                return ActionAnswer().run(dispatcher, tracker, domain)
+        if intent == "complain" and text and not COMPLAINT_WORDS.search(text) and reason is None:
+            return ActionAnswer().run(dispatcher, tracker, domain)
         reason = reason or ("投诉建议" if intent == "complain" else "用户要求转人工")
         matter = tracker.get_slot("matter")
         summary = {"matter": matter, "turns": conversation_summary(tracker)}
@@ -108,12 +167,11 @@ class ActionHandoff(Action):
                           summary=json.dumps(summary, ensure_ascii=False), status="waiting"))
             s.commit()
         if intent == "complain":
-            text = (f"很抱歉给您带来不便。您的投诉已记录并转人工处理；也可拨打{HOTLINE}政务服务热线投诉。"
-                    "热线受理后会转交责任单位办理，并在规定时限内回复您办理结果。")
+            text = texts.HANDOFF_COMPLAINT
         elif reason == "连续两次未能回答":
-            text = f"抱歉，这个问题我暂时答不好，已为您转接人工服务。您也可以直接拨打{HOTLINE}政务服务热线。"
+            text = texts.HANDOFF_UNANSWERED
         else:
-            text = f"已为您转接人工服务，工作人员会查看您刚才的问题后回复您。您也可以直接拨打{HOTLINE}政务服务热线。"
+            text = texts.HANDOFF_ASKED
         dispatcher.utter_message(text=text)
         return [SlotSet("low_confidence", 0)]
 
@@ -131,73 +189,126 @@ def today() -> dt.date:
     return dt.date.today()
 
 
-def _text(tracker: Tracker) -> str:
-    text = (tracker.latest_message or {}).get("text") or ""
-    return "" if text.startswith("/") else text
-
-
-def _intent(tracker: Tracker) -> str | None:
-    return ((tracker.latest_message or {}).get("intent") or {}).get("name")
-
-
 INVALID = "?"  # prefix of an answer that was given but not understood
+UNREADABLE = "?!"  # prefix of a date the parser failed on (logged)
+BOOKING_SLOTS = ["booking_centre", "booking_date", "booking_slot", "booking_name", "booking_phone", "booking_confirmed"]
+# Intents whose message may be an answer to the form's question. Anything else (a question, a
+# greeting, stop) is left to the rules: the form rejects it, so it is never taken as a value.
+ANSWER_INTENTS = {"inform", "affirm", "book_appointment", "nlu_fallback"}
+LEAVING_INTENTS = {"stop", "deny", "cancel_appointment", "human_handoff", "complain", "query_appointment", "goodbye"}
+
+
+def booking_values(text: str) -> dict:
+    """Booking details a text names: centre, date, time slot, phone."""
+    found = {}
+    if c := bk.parse_centre(text):
+        found["booking_centre"] = c
+    try:
+        if d := bk.parse_date(text, today()):
+            found["booking_date"] = d.isoformat()
+    except bk.DateUnreadable:
+        found["booking_date"] = UNREADABLE + text
+    if sl := bk.parse_slot(text):
+        found["booking_slot"] = sl
+    if p := bk.parse_phone(text):
+        found["booking_phone"] = p
+    return found
 
 
 def _date_buttons(days: list[dt.date]) -> list[dict]:
     return [{"title": bk.describe_date(d), "payload": f"{d.year}年{d.month}月{d.day}日"} for d in days]
 
 
+def _matter_name(tracker: Tracker) -> str | None:
+    g = engine().get().answerer.guides.get(tracker.get_slot("matter") or "")
+    return g.name if g else None
+
+
+def _right_after_user(tracker: Tracker) -> bool:
+    for e in reversed(tracker.events):
+        if e.get("event") == "user":
+            return True
+        if e.get("event") not in ("user_featurization",):
+            return False
+    return True
+
+
+def _form_active(tracker: Tracker) -> bool:
+    return (tracker.active_loop or {}).get("name") == "booking_form"
+
+
 class ValidateBookingForm(FormValidationAction):
-    """Extracts every booking answer from any message and checks it; refusals offer alternatives."""
+    """Extracts every booking answer from any message and checks it; refusals offer alternatives.
+
+    Runs on every user message (Rasa's slot extraction calls it), but reads a message only while
+    the form runs, when the message asks to book, or right after the form paused. A question
+    ("能在集美办吗", "要多少钱") is never read as an answer, even if it names a district or a day.
+    """
 
     def name(self) -> str:
         return "validate_booking_form"
+
+    def _reads(self, tracker: Tracker) -> bool:
+        text = _text(tracker)
+        if not text or not (_form_active(tracker) or _intent(tracker) == "book_appointment" or booking_paused(tracker)):
+            return False
+        if is_question(text, answers_something=bool(booking_values(text))):
+            return False
+        leaving = _intent(tracker) in LEAVING_INTENTS and _confidence(tracker) >= 0.5
+        if _form_active(tracker) and matter_to_book(tracker) and not leaving:
+            return True  # "护照" while booking names what the booking is for, whatever NLU thinks
+        return _intent(tracker) in ANSWER_INTENTS or _confidence(tracker) < 0.5
+
+    async def run(self, dispatcher, tracker, domain):
+        if not self._reads(tracker):
+            return []
+        if _right_after_user(tracker):
+            # Called by Rasa's slot extraction right after the message (nothing logged since); the
+            # form calls again to validate. Validating here too would say every complaint twice.
+            events = await self.get_extraction_events(dispatcher, tracker, domain)
+        else:
+            events = await super().run(dispatcher, tracker, domain)
+        # The matter is not a question of the form, but a booking sentence often names it
+        # ("我打算约下周五去办护照"); it also keeps the form going when nothing else was said.
+        matter = matter_to_book(tracker)
+        if matter and matter != tracker.get_slot("matter"):
+            events.append(SlotSet("matter", matter))
+        return events
 
     # --- extraction: from whatever the user wrote, whichever question was asked ---
     @staticmethod
     def _unparsed(tracker: Tracker, slot: str) -> dict:
         """An answer to the question just asked that could not be understood is still an answer:
-        it goes to validation, which says what is wrong. A real question (ask_* intent, longer
-        text) is left alone so the rules can answer it and then resume the form."""
+        it goes to validation, which says what is wrong."""
         text = _text(tracker).strip()
-        if tracker.get_slot("requested_slot") != slot or not text:
+        if tracker.get_slot("requested_slot") != slot or not text or _intent(tracker) not in ("inform", "nlu_fallback"):
             return {}
-        if (_intent(tracker) or "").startswith("ask_") and len(text) > 8:
-            return {}
-        if _intent(tracker) in ("cancel_appointment", "human_handoff", "complain"):
-            return {}
+        if matter_to_book(tracker):
+            return {}  # "办护照": the matter of the booking, not a failed answer
         return {slot: INVALID + text}
 
+    def _value(self, tracker: Tracker, slot: str) -> dict:
+        found = booking_values(_text(tracker))
+        return {slot: found[slot]} if slot in found else self._unparsed(tracker, slot)
+
     async def extract_booking_centre(self, dispatcher, tracker, domain):
-        c = bk.parse_centre(_text(tracker))
-        found = {"booking_centre": c} if c else self._unparsed(tracker, "booking_centre")
-        # "我想预约办护照" also names the matter the booking is for.
-        answerer = engine().get().answerer
-        ids = [e.get("value") for e in (tracker.latest_message or {}).get("entities") or [] if e.get("entity") == "matter"]
-        matter = next((i for i in ids if i in answerer.guides), None)
-        if matter is None and _text(tracker):
-            named = answerer.lookup.run(_text(tracker)).guides
-            matter = named[0].id if named else None
-        return {**found, "matter": matter} if matter else found
+        return self._value(tracker, "booking_centre")
 
     async def extract_booking_date(self, dispatcher, tracker, domain):
-        d = bk.parse_date(_text(tracker), today()) if _text(tracker) else None
-        return {"booking_date": d.isoformat()} if d else self._unparsed(tracker, "booking_date")
+        return self._value(tracker, "booking_date")
 
     async def extract_booking_slot(self, dispatcher, tracker, domain):
-        s = bk.parse_slot(_text(tracker))
-        return {"booking_slot": s} if s else self._unparsed(tracker, "booking_slot")
+        return self._value(tracker, "booking_slot")
 
     async def extract_booking_phone(self, dispatcher, tracker, domain):
-        p = bk.parse_phone(_text(tracker))
-        return {"booking_phone": p} if p else self._unparsed(tracker, "booking_phone")
+        return self._value(tracker, "booking_phone")
 
     async def extract_booking_name(self, dispatcher, tracker, domain):
         text = _text(tracker)
         # A bare short answer is a name only when the name was asked; "我叫…" counts any time.
         if tracker.get_slot("requested_slot") != "booking_name" and not any(k in text for k in ("我叫", "名字", "姓名")):
             return {}
-        if _intent(tracker) in ("affirm", "deny", "cancel_appointment", "greet", "thank"):
+        if _intent(tracker) in ("affirm", "deny") or matter_to_book(tracker) or booking_values(text):
             return {}
         n = bk.parse_name(text)
         return {"booking_name": n} if n else self._unparsed(tracker, "booking_name")
@@ -207,8 +318,6 @@ class ValidateBookingForm(FormValidationAction):
             return {}
         intent = _intent(tracker)
         text = _text(tracker)
-        if intent == "deny" or "取消" in text or "不约" in text:
-            return {"booking_confirmed": False}
         if intent == "affirm" or "确认" in text:
             return {"booking_confirmed": True}
         return self._unparsed(tracker, "booking_confirmed")
@@ -217,28 +326,31 @@ class ValidateBookingForm(FormValidationAction):
     def validate_booking_centre(self, value, dispatcher, tracker, domain):
         if value in bk.CENTRES:
             return {"booking_centre": value}
-        dispatcher.utter_message(text="没有识别出服务中心，请说区名（如“湖里区”）或“市行政服务中心”。")
+        dispatcher.utter_message(text=texts.BAD_CENTRE)
         return {"booking_centre": None}
 
     def validate_booking_date(self, value, dispatcher, tracker, domain):
         centre = tracker.get_slot("booking_centre") or "市级"
+        if str(value).startswith(UNREADABLE):
+            dispatcher.utter_message(text=texts.DATE_UNREADABLE, buttons=_date_buttons(book().open_dates(centre, today())))
+            return {"booking_date": None}
         try:
             day = dt.date.fromisoformat(value)
         except (TypeError, ValueError):
-            dispatcher.utter_message(text="没有识别出日期，可以说“明天”“下周三”或“12月3号”。")
+            dispatcher.utter_message(text=texts.BAD_DATE)
             return {"booking_date": None}
         problem = book().date_problem(day, today())
         if problem is None and not book().free_slots(centre, day):
-            problem = f"{bk.describe_date(day)}{bk.CENTRES[centre]}的预约名额已满（部分名额留给现场取号）。"
+            problem = texts.SLOT_FULL_DAY.format(day=bk.describe_date(day), centre=bk.CENTRES[centre])
         if problem:
-            dispatcher.utter_message(text=problem + "您可以选择以下日期：",
+            dispatcher.utter_message(text=problem + texts.PICK_DATE,
                                      buttons=_date_buttons(book().open_dates(centre, today())))
             return {"booking_date": None}
         return {"booking_date": day.isoformat()}
 
     def validate_booking_slot(self, value, dispatcher, tracker, domain):
         if str(value).startswith(INVALID):
-            dispatcher.utter_message(text="没有识别出时段，请选择或说“上午10点”“下午3点”。")
+            dispatcher.utter_message(text=texts.BAD_SLOT)
             return {"booking_slot": None}
         centre, date = tracker.get_slot("booking_centre"), tracker.get_slot("booking_date")
         if not centre or not date or str(date).startswith(INVALID):
@@ -250,27 +362,38 @@ class ValidateBookingForm(FormValidationAction):
                 return {"booking_slot": wanted[0]}
         elif value in free:
             return {"booking_slot": value}
-        dispatcher.utter_message(text="该时段已约满或不在办公时间（部分名额留给现场取号），请选择其他时段：",
-                                 buttons=[{"title": s, "payload": s} for s in free])
+        dispatcher.utter_message(text=texts.SLOT_TAKEN, buttons=[{"title": s, "payload": s} for s in free])
         return {"booking_slot": None}
 
     def validate_booking_name(self, value, dispatcher, tracker, domain):
         if str(value).startswith(INVALID):
-            dispatcher.utter_message(text="请告诉我办事人的姓名（2到6个汉字），例如“张三”。")
+            dispatcher.utter_message(text=texts.BAD_NAME)
             return {"booking_name": None}
         return {"booking_name": value}
 
     def validate_booking_phone(self, value, dispatcher, tracker, domain):
         if not bk.PHONE.fullmatch(value or ""):
-            dispatcher.utter_message(text="手机号码格式不对，请输入11位手机号码，例如 13800000000。")
+            dispatcher.utter_message(text=texts.BAD_PHONE)
             return {"booking_phone": None}
         return {"booking_phone": value}
 
     def validate_booking_confirmed(self, value, dispatcher, tracker, domain):
         if isinstance(value, bool):
             return {"booking_confirmed": value}
-        dispatcher.utter_message(text="请回复“确认”完成预约，或回复“取消”放弃本次预约。")
+        dispatcher.utter_message(text=texts.BAD_CONFIRM)
         return {"booking_confirmed": None}
+
+
+class ActionAskBookingCentre(Action):
+    def name(self) -> str:
+        return "action_ask_booking_centre"
+
+    def run(self, dispatcher, tracker, domain):
+        matter = _matter_name(tracker)
+        buttons = [{"title": name if key == "市级" else key, "payload": name if key == "市级" else key}
+                   for key, name in bk.CENTRES.items()]
+        dispatcher.utter_message(text=texts.ASK_CENTRE.format(matter=f"（{matter}）" if matter else ""), buttons=buttons)
+        return []
 
 
 class ActionAskBookingDate(Action):
@@ -280,8 +403,7 @@ class ActionAskBookingDate(Action):
     def run(self, dispatcher, tracker, domain):
         centre = tracker.get_slot("booking_centre") or "市级"
         days = book().open_dates(centre, today())
-        dispatcher.utter_message(text=f"请问您想预约哪一天去{bk.CENTRES[centre]}？可以说“明天”“下周三”“12月3号”，或选择：",
-                                 buttons=_date_buttons(days))
+        dispatcher.utter_message(text=texts.ASK_DATE.format(centre=bk.CENTRES[centre]), buttons=_date_buttons(days))
         return []
 
 
@@ -292,7 +414,7 @@ class ActionAskBookingSlot(Action):
     def run(self, dispatcher, tracker, domain):
         free = book().free_slots(tracker.get_slot("booking_centre") or "市级",
                                  dt.date.fromisoformat(tracker.get_slot("booking_date")))
-        dispatcher.utter_message(text="请选择时段：", buttons=[{"title": s, "payload": s} for s in free])
+        dispatcher.utter_message(text=texts.ASK_SLOT, buttons=[{"title": s, "payload": s} for s in free])
         return []
 
 
@@ -305,17 +427,80 @@ class ActionAskBookingConfirmed(Action):
         return "action_ask_booking_confirmed"
 
     def run(self, dispatcher, tracker, domain):
-        g = tracker.get_slot("matter")
-        matter = engine().get().answerer.guides.get(g).name if g in engine().get().answerer.guides else "（未指定事项）"
+        where = _describe(tracker.get_slot("booking_centre"), tracker.get_slot("booking_date"), tracker.get_slot("booking_slot"))
         dispatcher.utter_message(
-            text=("请确认预约信息：\n"
-                  f"事项：{matter}\n地点：{_describe(tracker.get_slot('booking_centre'), tracker.get_slot('booking_date'), tracker.get_slot('booking_slot'))}\n"
-                  f"姓名：{tracker.get_slot('booking_name')}\n手机：{bk.mask_phone(tracker.get_slot('booking_phone'))}"),
-            buttons=[{"title": "确认预约", "payload": "确认预约"}, {"title": "取消", "payload": "不约了"}])
+            text=texts.ASK_CONFIRM.format(matter=_matter_name(tracker) or texts.NO_MATTER, where=where,
+                                          name=tracker.get_slot("booking_name"),
+                                          phone=bk.mask_phone(tracker.get_slot("booking_phone"))),
+            buttons=[{"title": texts.CONFIRM_BUTTON, "payload": "确认预约"}, {"title": texts.CANCEL_BUTTON, "payload": "/stop"}])
         return []
 
 
-BOOKING_SLOTS = ["booking_centre", "booking_date", "booking_slot", "booking_name", "booking_phone", "booking_confirmed"]
+def clear_booking() -> list[dict]:
+    return [SlotSet(s, None) for s in BOOKING_SLOTS] + [SlotSet("booking_paused", False), SlotSet("requested_slot", None)]
+
+
+def _has_booking(tracker: Tracker) -> bool:
+    return booking_paused(tracker) or any(tracker.get_slot(s) is not None for s in BOOKING_SLOTS[:-1])
+
+
+class ActionStopBooking(Action):
+    """Leaves the booking form (不约了, 算了, 退出, a new request…): says so, forgets its answers."""
+
+    def name(self) -> str:
+        return "action_stop_booking"
+
+    def run(self, dispatcher, tracker, domain):
+        dispatcher.utter_message(text=texts.BOOKING_STOPPED)
+        return clear_booking()
+
+
+class ActionAcknowledge(Action):
+    """好的 / 不用了 / 算了 outside the form: goes on with a paused booking, leaves it, or just acknowledges."""
+
+    def name(self) -> str:
+        return "action_acknowledge"
+
+    def run(self, dispatcher, tracker, domain):
+        intent = _intent(tracker)
+        if booking_paused(tracker):
+            if intent == "affirm":
+                return [FollowupAction("booking_form")]
+            return ActionStopBooking().run(dispatcher, tracker, domain)
+        if intent == "affirm":
+            dispatcher.utter_message(text=texts.ACK)
+            return []
+        if _has_booking(tracker):
+            return ActionStopBooking().run(dispatcher, tracker, domain)
+        dispatcher.utter_message(text=texts.NOTHING_TO_STOP)
+        return []
+
+
+class ActionBookingPaused(Action):
+    """After a question interrupted the form: says once where the booking stopped, with buttons."""
+
+    def name(self) -> str:
+        return "action_booking_paused"
+
+    def run(self, dispatcher, tracker, domain):
+        done = []
+        if m := _matter_name(tracker):
+            done.append(m)
+        if c := tracker.get_slot("booking_centre"):
+            done.append(bk.CENTRES.get(c, c))
+        if d := tracker.get_slot("booking_date"):
+            try:
+                done.append(bk.describe_date(dt.date.fromisoformat(d)))
+            except ValueError:
+                pass
+        if sl := tracker.get_slot("booking_slot"):
+            done.append(sl)
+        step = next((s for s in BOOKING_SLOTS if tracker.get_slot(s) is None), "booking_confirmed")
+        dispatcher.utter_message(
+            text=texts.BOOKING_PAUSED.format(done="，".join(done) or texts.NOTHING_FILLED, step=texts.STEP_NAMES[step]),
+            buttons=[{"title": texts.CONTINUE_BUTTON, "payload": "/book_appointment"},
+                     {"title": texts.STOP_BUTTON, "payload": "/stop"}])
+        return [SlotSet("booking_paused", True), SlotSet("requested_slot", None)]
 
 
 class ActionSubmitBooking(Action):
@@ -323,22 +508,21 @@ class ActionSubmitBooking(Action):
         return "action_submit_booking"
 
     def run(self, dispatcher, tracker, domain):
-        reset = [SlotSet(s, None) for s in BOOKING_SLOTS]
+        reset = clear_booking()
         if not tracker.get_slot("booking_confirmed"):
-            dispatcher.utter_message(response="utter_booking_aborted")
+            dispatcher.utter_message(text=texts.BOOKING_STOPPED)
             return reset
         centre, date, slot = (tracker.get_slot(k) for k in ("booking_centre", "booking_date", "booking_slot"))
         b = book().create(sender=tracker.sender_id, matter=tracker.get_slot("matter"), centre=centre,
                           day=dt.date.fromisoformat(date), slot=slot, name=tracker.get_slot("booking_name"),
                           phone=tracker.get_slot("booking_phone"))
         if b is None:
-            dispatcher.utter_message(text="抱歉，该时段刚刚被约满了，请重新预约其他时段。",
-                                     buttons=[{"title": "重新预约", "payload": "/book_appointment"}])
+            dispatcher.utter_message(text=texts.SLOT_LOST, buttons=[{"title": "重新预约", "payload": "/book_appointment"}])
             return reset
         log.info("booking %s created for %s", b.code, mask(b.phone))
         dispatcher.utter_message(
-            text=(f"预约成功！预约号：{b.code}\n{_describe(centre, date, slot)}\n"
-                  "请携带材料按时到达，凭预约号取号。未预约也可以现场取号办理。"),
+            text=texts.BOOKED.format(code=b.code, matter=_matter_name(tracker) or texts.NO_MATTER.split("（")[0],
+                                     where=_describe(centre, date, slot)),
             buttons=[{"title": "查询我的预约", "payload": "/query_appointment"},
                      {"title": "取消预约", "payload": "/cancel_appointment"}])
         return reset
@@ -351,13 +535,12 @@ class ActionQueryBooking(Action):
     def run(self, dispatcher, tracker, domain):
         items = book().active_for(tracker.sender_id, today())
         if not items:
-            dispatcher.utter_message(text="您目前没有待办理的预约。需要的话可以说“预约办事”。",
-                                     buttons=[{"title": "预约办事", "payload": "/book_appointment"}])
+            dispatcher.utter_message(text=texts.NO_BOOKINGS, buttons=[{"title": "预约办事", "payload": "/book_appointment"}])
             return []
         lines = [f"您有{len(items)}个预约："]
         for b in items:
-            lines.append(f"预约号 {b.code}：{_describe(b.centre, b.date.isoformat(), b.slot)}，"
-                         f"办事人{b.name}，手机{bk.mask_phone(b.phone)}")
+            lines.append(texts.BOOKING_LINE.format(code=b.code, where=_describe(b.centre, b.date.isoformat(), b.slot),
+                                                   name=b.name, phone=bk.mask_phone(b.phone)))
         dispatcher.utter_message(text="\n".join(lines), buttons=[{"title": "取消预约", "payload": "/cancel_appointment"}])
         return []
 
@@ -372,19 +555,19 @@ class ActionCancelBooking(Action):
         intent, pending = _intent(tracker), tracker.get_slot("pending_cancel")
         if pending and intent == "affirm":
             b = book().cancel(pending, tracker.sender_id)
-            dispatcher.utter_message(text=f"已取消预约号 {pending} 的预约。" if b else "该预约已不存在或已取消。")
+            dispatcher.utter_message(text=texts.CANCELLED.format(code=pending) if b else texts.CANCEL_GONE)
             return [SlotSet("pending_cancel", None)]
-        if pending and intent == "deny":
-            dispatcher.utter_message(text=f"好的，预约号 {pending} 的预约为您保留。")
+        if pending and intent in ("deny", "stop"):
+            dispatcher.utter_message(text=texts.KEPT.format(code=pending))
             return [SlotSet("pending_cancel", None)]
         items = book().active_for(tracker.sender_id, today())
         if not items:
-            dispatcher.utter_message(text="您目前没有可以取消的预约。")
+            dispatcher.utter_message(text=texts.NOTHING_TO_CANCEL)
             return [SlotSet("pending_cancel", None)]
         text = _text(tracker).upper()
         b = next((x for x in items if x.code in text), items[0])
         dispatcher.utter_message(
-            text=f"确定要取消预约号 {b.code}（{_describe(b.centre, b.date.isoformat(), b.slot)}）吗？",
+            text=texts.CONFIRM_CANCEL.format(code=b.code, where=_describe(b.centre, b.date.isoformat(), b.slot)),
             buttons=[{"title": "确认取消", "payload": "确认"}, {"title": "不取消", "payload": "不是"}])
         return [SlotSet("pending_cancel", b.code)]
 
@@ -401,7 +584,7 @@ class ActionCheckMaterials(Action):
         found = answerer.lookup.run(text).guides
         g = found[0] if found else answerer.guides.get(tracker.get_slot("matter"))
         if g is None or not g.materials:
-            dispatcher.utter_message(text="请问您要办理哪个事项？例如：“结婚登记我带了身份证和户口本，够吗？”")
+            dispatcher.utter_message(text=texts.WHICH_MATTER_FOR_CHECK)
             return []
         dispatcher.utter_message(text=check_materials(g, text))
         return [SlotSet("matter", g.id)]

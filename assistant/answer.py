@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from embeddings.search import Hit, HybridSearcher
 from embeddings.text import normalize, tokenize
-from assistant.understanding import QTYPE_LABELS, MatterLookup, detect_qtype, extract_question
+from assistant import texts
+from assistant.understanding import DISTRICTS, QTYPE_LABELS, MatterLookup, detect_qtype, extract_question, named_region
 from knowledge.guides import guide_sections
 from knowledge.schema import FIELD_LABELS, ITEMISED_FACTS, Guide, Passage
 
@@ -58,14 +59,6 @@ def ask_payload(qtype: str, matter: str) -> str:
 
 def _limit(v) -> str:
     return "即办（当场办结）" if v == "即办" else f"{v}个工作日"
-
-
-_PLACES = {"湖里": "湖里区", "海沧": "海沧区", "思明": "思明区", "集美": "集美区", "同安": "同安区", "翔安": "翔安区", "东平": "东平县"}
-
-
-def named_region(text: str) -> str | None:
-    """The district or county a question names, if any."""
-    return next((region for key, region in _PLACES.items() if key in text), None)
 
 
 def region_note(region: str) -> str:
@@ -177,6 +170,17 @@ class GuideComposer:
             return None
         return (f"{g.name}在厦门市全城通办的推进范围内（厦府办〔2018〕138号 一、(一) 要求逐步推动全城通办），"
                 "但目前能否在任一区的服务点办理尚未核实：请先拨打12345或所去服务点电话确认，再前往办理。")
+
+    @staticmethod
+    def district_line(g: Guide, district: str) -> str:
+        centre = f"{district}行政服务中心"
+        if g.scope == "全城通办" and not g.confirmed("scope"):
+            return f"能否在{district}办理{g.name}尚未核实（全城通办按厦府办〔2018〕138号 一、(一) 逐步推进），请先拨打{HOTLINE}或{centre}电话确认。"
+        if g.scope in ("全城通办", "全省通办", "全国通办"):
+            return f"可以在{district}办理：{g.name}属于{g.scope}事项，可到{centre}或就近服务点办理。"
+        if g.scope == "属地办理":
+            return f"{g.name}须在户籍或住所所在区办理；户籍或住所在{district}的，可到{centre}办理。"
+        return f"能否在{district}办理{g.name}，请以下方办理地点为准，或拨打{HOTLINE}确认。"
 
     def _booking(self, g: Guide, f) -> list[str]:
         a = g.appointment
@@ -320,11 +324,8 @@ def cite(p: Passage) -> str:
     return f"{name} {p.clause}" if p.clause and p.clause != "正文" else name
 
 
-FALLBACK = (
-    "抱歉，我暂时没有找到与您的问题对应的办事指南或政策条款，不想给您不准确的信息。"
-    f"您可以换个说法再问一次，或拨打{HOTLINE}政务服务热线转人工咨询。"
-)
-EMPTY = "您好，请问您想咨询什么事项？例如：“结婚登记要带什么材料”“护照要多少钱”。"
+FALLBACK = texts.FALLBACK
+EMPTY = texts.EMPTY
 
 
 class Answerer:
@@ -333,7 +334,8 @@ class Answerer:
     def __init__(self, searcher: HybridSearcher, min_confidence: float = 0.5):
         self.searcher = searcher
         self.guides = {g.id: g for g in searcher.index.guides}
-        self.lookup = MatterLookup(searcher.index.guides)
+        corpus = "\n".join([p.text for p in searcher.index.passages] + [g.model_dump_json() for g in searcher.index.guides])
+        self.lookup = MatterLookup(searcher.index.guides, corpus)
         self.composer = GuideComposer()
         self.min_confidence = min_confidence
 
@@ -351,10 +353,23 @@ class Answerer:
             return Answer("empty", EMPTY, buttons=self._starter_buttons())
         asked = qtype or detect_qtype(text)
         match = self.lookup.run(text)
+        if match.invented and matter not in self.guides:
+            # "外星人居住证": a real name under an invented kind. Answering with the real guide
+            # would tell the citizen something false about a thing that does not exist.
+            return Answer("unknown", texts.UNKNOWN_MATTER.format(name=match.invented),
+                          [Button("转人工", "/human_handoff")], None, asked, 0.0)
         named = [matter] if matter in self.guides else [g.id for g in match.guides]
 
         if len(named) > 1 and len({self.guides[i].category for i in named} - {None}) <= 1 and self.guides[named[0]].category:
             return self._clarify([self.guides[i] for i in named], asked, "您问的是以下哪一项？为避免混淆，请选择一项：")
+        if not named and match.category:
+            # "补办身份证" / "身份证过期了" say which member of the category is meant.
+            members = self.lookup.members(match.category)
+            for verbs in (("补", "丢", "遗失", "掉了"), ("换", "过期", "到期")):
+                hit = [g for g in members if any(v in text for v in verbs) and any(v in g.name for v in verbs)]
+                if len(hit) == 1:
+                    named = [hit[0].id]
+                    break
         if not named and match.category and (context.matter is None or self.guides[context.matter].category != match.category):
             return self._clarify(self.lookup.members(match.category), asked, f"“{match.category}”包括以下几项，请问您要办理哪一项？")
 
@@ -366,8 +381,15 @@ class Answerer:
             # discussion. A short remark without a question type stays there too unless retrieval
             # clearly points elsewhere.
             top = hits[0].passage if hits else None
-            if asked and not named_region(text):
+            place = named_region(text)
+            if asked and not place:
                 target = context.matter
+            elif place in DISTRICTS.values() and asked in ("where", "scope") and self.guides[context.matter].kind == "matter":
+                # "能在集美办吗" about the matter under discussion: where, in that district.
+                g = self.guides[context.matter]
+                body, buttons = self.composer.run(g, "scope", [self.composer.district_line(g, place)])
+                return Answer("guide", body, buttons, g.id, "scope", 0.9,
+                              [{"type": "guide", "id": g.id, "title": g.name, "reviewed": g.reviewed.isoformat()}], hits)
             elif len(text) <= 12 and (top is None or top.doc_id == context.matter or conf < self.min_confidence + 0.15):
                 target = context.matter
         if target is None and hits and hits[0].passage.source_type == "guide" and conf >= self.min_confidence:
@@ -388,8 +410,9 @@ class Answerer:
             extra: list[str] = []
             if g.kind != "matter":
                 # A service rule or centre is described, not asked by type; its policy clause
-                # (when retrieved) is quoted so the answer carries the exact wording.
-                qt = "general"
+                # (when retrieved) is quoted so the answer carries the exact wording. Booking
+                # questions about the booking rule itself get its booking facts.
+                qt = "booking" if asked == "booking" and g.appointment else "general"
                 clause = next((h.passage for h in hits if h.passage.source_type == "policy"
                                and h.passage.region in ("厦门市", g.region)), None)
                 if clause is not None and self.confidence([h for h in hits if h.passage is clause], text) >= self.min_confidence:

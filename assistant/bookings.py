@@ -11,6 +11,7 @@ Rules that matter to users:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import re
 import secrets
@@ -21,13 +22,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from assistant.db import Booking, sessions, utcnow
+from assistant.understanding import DISTRICTS
+
+log = logging.getLogger("banshitong.bookings")
 
 SLOTS = ("09:00-10:00", "10:00-11:00", "11:00-12:00", "14:00-15:00", "15:00-16:00", "16:00-17:00")
-CENTRES = {
-    "市级": "厦门市行政服务中心", "思明区": "思明区行政服务中心", "湖里区": "湖里区行政服务中心",
-    "集美区": "集美区行政服务中心", "海沧区": "海沧区行政服务中心", "同安区": "同安区行政服务中心",
-    "翔安区": "翔安区行政服务中心",
-}
+CENTRES = {"市级": "厦门市行政服务中心", **{d: f"{d}行政服务中心" for d in DISTRICTS.values()}}
 WEEKDAYS = "一二三四五六日"
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L to misread over the phone
 
@@ -36,13 +36,18 @@ _DAY_WORDS = re.compile(r"[天日号周月]|星期|礼拜|今|明|昨|\d{4}[-/�
 _CN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 
 
+class DateUnreadable(ValueError):
+    """The date parser failed on a text (logged); the citizen is told, not silently ignored."""
+
+
+class CalendarMissing(LookupError):
+    """The holiday calendar does not cover a day, so whether the centre is open is unknown."""
+
+
 def parse_centre(text: str) -> str | None:
     if re.search(r"市行政服务中心|市民中心|市级|市中心|市里", text):
         return "市级"
-    for key in ("思明", "湖里", "集美", "海沧", "同安", "翔安"):
-        if key in text:
-            return f"{key}区"
-    return None
+    return next((district for key, district in DISTRICTS.items() if key in text), None)
 
 
 def parse_date(text: str, today: dt.date) -> dt.date | None:
@@ -52,8 +57,9 @@ def parse_date(text: str, today: dt.date) -> dt.date | None:
     base = time.mktime(dt.datetime.combine(today, dt.time(9)).timetuple())
     try:
         found = jio.ner.extract_time(text, time_base=base, with_parsing=True)
-    except Exception:  # jionlp raises on some odd inputs; treat as "no date"
-        return None
+    except Exception as e:  # jionlp raises on some odd inputs: say so rather than "no date"
+        log.warning("date parser failed on %r: %s", text[:50], e)
+        raise DateUnreadable(text) from e
     for item in found:
         detail = item.get("detail") or {}
         if detail.get("type") != "time_point":
@@ -128,22 +134,28 @@ class BookingBook:
         return self.slot_capacity - math.ceil(self.slot_capacity * self.walk_in_share)
 
     def is_open(self, day: dt.date) -> bool:
+        """Raises CalendarMissing for a year the holiday calendar does not cover: guessing "every
+        weekday is open" would book citizens onto public holidays."""
         if day in self.closed_dates:
             return False
-        try:
-            import chinese_calendar
+        import chinese_calendar
 
+        try:
             return chinese_calendar.is_workday(day)
-        except (NotImplementedError, ImportError):  # a year the calendar does not cover yet
-            return day.weekday() < 5
+        except NotImplementedError as e:
+            log.error("holiday calendar does not cover %s (update chinesecalendar)", day)
+            raise CalendarMissing(day) from e
 
     def date_problem(self, day: dt.date, today: dt.date) -> str | None:
         if day <= today:
             return f"{describe_date(day)}已过或为当天，网上预约最早可约明天。"
         if day > today + dt.timedelta(days=self.booking_days):
             return f"只能预约{self.booking_days}天以内的日期。"
-        if not self.is_open(day):
-            return f"{describe_date(day)}是休息日，服务中心不办公。"
+        try:
+            if not self.is_open(day):
+                return f"{describe_date(day)}是休息日，服务中心不办公。"
+        except CalendarMissing:
+            return f"{describe_date(day)}所在年份的节假日安排尚未收录，暂时无法确认是否办公，请选择其他日期或拨打12345咨询。"
         return None
 
     def taken(self, centre: str, day: dt.date) -> dict[str, int]:
@@ -163,7 +175,7 @@ class BookingBook:
         out, day = [], today
         while len(out) < n and day < today + dt.timedelta(days=self.booking_days):
             day += dt.timedelta(days=1)
-            if self.is_open(day) and self.free_slots(centre, day):
+            if self.date_problem(day, today) is None and self.free_slots(centre, day):
                 out.append(day)
         return out
 

@@ -24,7 +24,8 @@ QTYPE_PATTERNS: list[tuple[str, re.Pattern]] = [
     ("materials", re.compile(r"材料|带什么|带哪些|带啥|准备什么|准备啥|准备哪些|要什么东西|需要什么|要啥|资料|证件|清单|要带|需带|带上|什么手续|哪些手续")),
     ("scope", re.compile(r"通办|别的区|其他区|外区|跨区|异地|就近|任意|任何一个|全市|不是本区|户籍地以外|户口不在")),
     ("where", re.compile(r"在哪|哪里办|去哪|哪儿|地址|地点|哪个窗口|什么地方|几点|上班时间|办公时间|开门|电话|(可以|能)在.{1,8}办")),
-    ("process", re.compile(r"流程|步骤|程序|怎么办|如何办|怎么弄|怎么申请|如何申请|怎样办|怎么补|咋办|网上办|在线办|手机上办|能网办")),
+    # "X怎么办" / "我要办X" ask for the matter as a whole (the guide overview), not its steps.
+    ("process", re.compile(r"流程|步骤|程序|怎么办理|如何办理|怎么弄|怎么申请|如何申请|怎样办理|怎么补|网上办|在线办|手机上办|能网办")),
 ]
 
 QTYPE_LABELS = {
@@ -33,7 +34,38 @@ QTYPE_LABELS = {
     "general": "事项概况",
 }
 
-DISTRICTS = ("思明", "湖里", "集美", "海沧", "同安", "翔安")
+# The one list of Xiamen's districts (each has a 行政服务中心 for bookings) and of the other regions
+# whose documents are in the knowledge base. Keyed by the two characters people actually type.
+DISTRICTS = {"思明": "思明区", "湖里": "湖里区", "集美": "集美区", "海沧": "海沧区", "同安": "同安区", "翔安": "翔安区"}
+REGIONS = {**DISTRICTS, "东平": "东平县"}
+
+# Rasa intents that ask one type of question, and back (the generated training data uses it).
+INTENT_QTYPE = {
+    "ask_general": "general", "ask_materials": "materials", "ask_time": "time", "ask_fee": "fee",
+    "ask_where": "where", "ask_scope": "scope", "ask_process": "process", "ask_conditions": "conditions",
+    "ask_booking": "booking",
+}
+QTYPE_INTENT = {q: i for i, q in INTENT_QTYPE.items()}
+
+
+def named_region(text: str) -> str | None:
+    """The district or county a text names, if any."""
+    return next((region for key, region in REGIONS.items() if key in text), None)
+
+
+# Words that make a message a question rather than an answer to a form's question. "集美区可以吗"
+# answers "which centre"; "能在集美办吗" asks about the matter (a question type is detected).
+_QUESTION_WORDS = re.compile(r"怎么|怎样|如何|多少|哪|什么|为什么|为啥|能不能|能否|是否|要不要|需不需要|可不可以|有没有|咋")
+_QUESTION_END = re.compile(r"[呢吗嘛么][。.!！~～\s]*$")
+
+
+def is_question(text: str, answers_something: bool = False) -> bool:
+    """Does the text ask something? `answers_something`: it also carries a form answer (a district,
+    a date), so a bare trailing 吗 ("集美区可以吗", "明天行吗") only checks the answer."""
+    qtype = detect_qtype(text)
+    if (qtype and qtype != "booking") or _QUESTION_WORDS.search(text) or re.search(r"[?？]", text):
+        return True
+    return bool(_QUESTION_END.search(text)) and not answers_something
 
 
 # Naming a document without a question word ("要照片吗", "户口本要带吗") asks about materials;
@@ -60,13 +92,23 @@ class MatterMatch:
     guides: list[Guide] = field(default_factory=list)  # distinct guides named, in order of appearance
     category: str | None = None  # a category named without the specific matter (e.g. 婚姻登记)
     by_typo: bool = False
+    invented: str | None = None  # "外星人居住证": a real name under a modifier no source knows
+
+
+# Nouns that may stand before a matter's name without changing the matter: whose it is
+# ("我儿子身份证丢了", "老人身份证过期了"). Any other noun in front ("外星人居住证", "宠物身份证")
+# makes another thing, unless that compound occurs in the knowledge base ("电子社保卡").
+PEOPLE = set("""儿子 女儿 孩子 小孩 小孩子 宝宝 婴儿 新生儿 老人 老年人 老人家 父母 爸爸 妈妈 爸妈 父亲 母亲 老婆 老公
+丈夫 妻子 爱人 爷爷 奶奶 外公 外婆 姥姥 姥爷 家人 家里人 家属 亲戚 朋友 同事 本人 自己 学生 员工 职工 弟弟 妹妹 哥哥
+姐姐 孙子 孙女 外孙 对象 男朋友 女朋友 人 大家 家里 公司 单位 我家 他家 她家 市民 居民 群众 外地人 本地人 老乡""".split())
 
 
 class MatterLookup:
     """Finds the matters a question names, by name/alias (longest match first), then by pinyin."""
 
-    def __init__(self, guides: list[Guide]):
+    def __init__(self, guides: list[Guide], corpus: str = ""):
         self.guides = {g.id: g for g in guides}
+        self.corpus = normalize(corpus)  # every word the knowledge base says, to accept known compounds
         terms: dict[str, str] = {}
         derived: dict[str, set[str]] = {}
         for g in guides:
@@ -96,13 +138,17 @@ class MatterLookup:
         text = normalize(text)
         found: list[tuple[int, str]] = []
         masked = text
+        invented = None
         for term, gid in self.terms:
             pos = masked.find(term)
             if pos >= 0:
-                found.append((pos, gid))
                 masked = masked.replace(term, "\0" * len(term))  # a longer alias hides its substrings
+                made_up = self._invented(text, pos, term)
+                invented = invented or made_up
+                if not made_up:
+                    found.append((pos, gid))
         by_typo = False
-        if not found:
+        if not found and not invented:
             py = f" {_pinyin(text)} "
             for term_py, gid in self.pinyin_terms:
                 if f" {term_py} " in py:
@@ -118,8 +164,35 @@ class MatterLookup:
             for cat, members in self.categories.items():
                 if cat in text and len(members) > 1:
                     category = cat
+                    invented = self._invented(text, text.find(cat), cat)
                     break
+        if invented and not any(self.guides[i].kind == "matter" for i in ids):
+            return MatterMatch([], None, False, invented)
         return MatterMatch([self.guides[i] for i in ids], category, by_typo)
+
+    def _invented(self, text: str, pos: int, term: str) -> str | None:
+        """The modifier+name when the noun right before a matter's name makes it another thing."""
+        import jieba.posseg as pseg
+
+        before = re.split(r"[，,。！!？?；;、\s]", text[:pos])[-1].rstrip("的之")
+        if not before:
+            return None
+        words = [w for w in pseg.cut(before)]
+        if not words:
+            return None
+        last = words[-1]
+        # "二次元" is tagged a numeral; "第三代" is one too, and a real kind of card.
+        invented_numeral = last.flag == "m" and len(last.word) >= 3 and not last.word.startswith("第")
+        if not (last.flag.startswith(("n", "j", "eng")) or invented_numeral) or last.flag in ("ns", "nt", "nr"):
+            return None  # a verb (办/补/换), a time, a place or a name is not a kind of document
+        if last.word in PEOPLE or last.word.endswith(("人", "儿", "子", "的")) and last.word[:-1] in PEOPLE:
+            return None
+        if last.word.rstrip("区市县") in REGIONS or last.word in ("厦门", "厦门市", "福建", "本市", "市里", "区里"):
+            return None
+        compound = last.word + term
+        if compound in self.corpus or any(compound in t for t, _ in self.terms):
+            return None
+        return compound
 
     def members(self, category: str) -> list[Guide]:
         return [self.guides[i] for i in self.categories.get(category, [])]

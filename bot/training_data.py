@@ -13,7 +13,7 @@ import random
 import sys
 from pathlib import Path
 
-from assistant.understanding import detect_qtype
+from assistant.understanding import QTYPE_INTENT, detect_qtype
 from knowledge.records import load_knowledge
 from settings import ROOT
 
@@ -27,11 +27,10 @@ TEMPLATES = {
     "ask_scope": ["{m}可以在别的区办吗", "{m}能全城通办吗", "{m}能跨区办理吗"],
     "ask_process": ["{m}怎么办理", "{m}的流程", "{m}可以网上办吗"],
     "ask_conditions": ["{m}需要什么条件", "谁可以办{m}"],
-    "ask_general": ["{m}", "咨询一下{m}", "关于{m}"],
+    "ask_general": ["{m}", "咨询一下{m}", "关于{m}", "我要办{m}", "{m}怎么办", "想办个{m}", "我想办{m}", "办{m}"],
+    "ask_booking": ["{m}能预约吗", "{m}要先预约吗", "{m}怎么预约"],
+    "book_appointment": ["我想预约办{m}", "帮我约一下{m}", "预约{m}", "我打算约明天去办{m}"],
 }
-QTYPE_INTENT = {None: "ask_general", "booking": "book_appointment", "materials": "ask_materials", "time": "ask_time",
-                "fee": "ask_fee", "where": "ask_where", "scope": "ask_scope", "process": "ask_process",
-                "conditions": "ask_conditions"}
 
 
 def _annotate(text: str, names: list[str]) -> str:
@@ -47,13 +46,12 @@ def build(seed: int = 7) -> dict[str, list[str]]:
     rng = random.Random(seed)
     kb = load_knowledge()
     examples: dict[str, list[str]] = {i: [] for i in TEMPLATES}
-    examples["book_appointment"] = []
     names_all: list[str] = []
     for g in kb.guides:
         names = [n for n in (g.name, *g.aliases) if not any(c in n for c in "[]()（）{}")]
         names_all.extend(names)
         for q in g.questions:
-            examples[QTYPE_INTENT[detect_qtype(q)]].append(_annotate(q, names))
+            examples[QTYPE_INTENT.get(detect_qtype(q), "ask_general")].append(_annotate(q, names))
         if g.kind != "matter":
             continue
         for intent, templates in TEMPLATES.items():

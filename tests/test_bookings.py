@@ -100,3 +100,35 @@ def test_bookings_survive_a_restart(book):
             f"print([x.code for x in BookingBook({book.database_url!r}).active_for('s9', dt.date(2026, 11, 22))])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert b.code in out
+
+
+def test_a_failing_date_parser_is_reported_not_turned_into_no_date(monkeypatch, caplog):
+    import jionlp
+
+    def broken(*a, **k):
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(jionlp.ner, "extract_time", broken)
+    with pytest.raises(bk.DateUnreadable):
+        bk.parse_date("下下下周八", SUNDAY)
+    assert "date parser failed" in caplog.text
+
+
+def test_a_year_without_a_holiday_calendar_is_not_assumed_open(book, monkeypatch, caplog):
+    import chinese_calendar
+
+    def uncovered(day):
+        raise NotImplementedError("no data for that year")
+
+    monkeypatch.setattr(chinese_calendar, "is_workday", uncovered)
+    problem = book.date_problem(SUNDAY + dt.timedelta(days=2), SUNDAY)
+    assert problem and "尚未收录" in problem and "12345" in problem
+    assert book.open_dates("湖里区", SUNDAY) == []  # no day is offered as open on a guess
+    assert "holiday calendar does not cover" in caplog.text
+
+
+def test_one_list_of_centres():
+    from assistant.understanding import DISTRICTS
+
+    assert set(bk.CENTRES) == {"市级", *DISTRICTS.values()}
+    assert bk.parse_centre("去集美吧") == "集美区" and bk.parse_centre("市民中心") == "市级"
