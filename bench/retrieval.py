@@ -131,6 +131,22 @@ def print_runtime_comparison(per_runtime: dict[str, dict], keys=("hit@1", "hit@3
                   + (f"{vals[-1] - vals[0]:>+10.3f}" if len(vals) > 1 and key != "ms" else ""))
 
 
+def encoding_ms(encoders: dict, texts: list[str]) -> dict[str, tuple[float, float]]:
+    """Median and p90 ms of encoding one query at a time (what a server does per question).
+    The runtimes take turns question by question, so a busy machine slows them alike."""
+    lat: dict[str, list[float]] = {n: [] for n in encoders}
+    for t in texts:
+        for n, enc in encoders.items():
+            t0 = time.perf_counter()
+            enc.queries([t])
+            lat[n].append(time.perf_counter() - t0)
+    out = {}
+    for n, v in lat.items():
+        v.sort()
+        out[n] = (statistics.median(v) * 1000, v[int(0.9 * (len(v) - 1))] * 1000)
+    return out
+
+
 def runtime_label(encoder) -> str:
     return "int8-onnx" if encoder.runtime == "onnx" else "float"
 
@@ -191,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     items = [d for d in data if not d.get("oos")]
     oos = [d for d in data if d.get("oos")]
     print(f"index {version.version}: {len(version.passages)} passages, {len(version.guides)} guides")
-    per_runtime, served = {}, None
+    per_runtime, encoders, served = {}, {}, None
     for runtime in args.runtimes.split(","):
         encoder = Encoder(s.encoder_dir, threads=s.torch_threads, runtime=runtime)
         searcher = HybridSearcher(version, encoder)
@@ -199,11 +215,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nquery encoder: {runtime_label(encoder)}")
         per_runtime[runtime_label(encoder)] = res = ranking(searcher, items)
         print_ranking(res, len(items))
+        encoders[runtime_label(encoder)] = encoder
         if runtime == s.encoder_runtime:
             served = encoder
     if len(per_runtime) > 1:
         print("\nQuery runtimes side by side (same index, float passage vectors)")
         print_runtime_comparison(per_runtime)
+    print("query encoding alone, one question at a time (no cache), median / p90 ms: " + "  ".join(
+        f"{n} {m[0]:.1f} / {m[1]:.1f}" for n, m in encoding_ms(encoders, [i["q"] for i in items]).items()))
     if not args.no_calibration:
         served = served or Encoder(s.encoder_dir, threads=s.torch_threads, runtime=s.encoder_runtime)
         print(f"\ncalibration with the served query encoder: {runtime_label(served)}")
