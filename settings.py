@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -18,7 +19,11 @@ class Settings(BaseSettings):
     encoder_dir: Path = ROOT / "var/models/multilingual-e5-small"
     index_dir: Path = ROOT / "var/index"
     keep_index_versions: int = 5
-    torch_threads: int = 1  # per serving process (the app and the action server each encode queries)
+    torch_threads: int = 1  # per serving process (the app and the action server each encode queries); torch and ONNX
+    # Queries: "onnx" = the int8 ONNX export (var/models/<model>-onnx, built by setup) when present, else the float
+    # model; "torch" = always the float model. Passages (index builds) always use the float model.
+    encoder_runtime: Literal["onnx", "torch"] = "onnx"
+    query_cache_size: int = 4096  # recent query vectors kept per process (LRU); 0 disables
     database_url: str = f"sqlite:///{ROOT / 'var/db/banshitong.db'}"
     # Redis for state every replica shares (WeChat de-duplication, rate limits, access token).
     # Empty: the application database's `kv` table does the same on one machine.

@@ -33,14 +33,15 @@ class Loaded:
 class Engine:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.encoder = Encoder(settings.encoder_dir, threads=settings.torch_threads)
+        self.encoder = Encoder(settings.encoder_dir, threads=settings.torch_threads, runtime=settings.encoder_runtime,
+                               cache_size=settings.query_cache_size)
         self._lock = threading.Lock()
         self._loading = False
         self._checked = time.monotonic()
         self.current = self._load(None)
 
     def _load(self, version: str | None) -> Loaded:
-        v = idx.load(self.settings.index_dir, version)
+        v = idx.load(self.settings.index_dir, version, encoder=self.encoder.signature)
         searcher = HybridSearcher(v, self.encoder)
         log.info("loaded index %s (%d passages, %d guides)", v.version, len(v.passages), len(v.guides))
         return Loaded(v.version, searcher, Answerer(searcher, self.settings.min_confidence))

@@ -1,6 +1,6 @@
 """Retrieval benchmark on the labelled question set, against the CURRENT index.
 
-    python -m bench.retrieval [--set bench/retrieval_set.jsonl] [--no-calibration]
+    python -m bench.retrieval [--set bench/retrieval_set.jsonl] [--no-calibration] [--runtimes torch,onnx]
 
 1. Ranking: every in-scope question is asked in bm25, dense and hybrid mode. A question is a hit
    at rank r when the r-th passage belongs to its target: the guide (doc_id == guide id), or the
@@ -11,6 +11,9 @@
    refused (want high) and how often in-scope questions are wrongly refused (want low), and
    recommends the middle of the thresholds whose margin between the two is within one question
    of the best.
+3. Query runtimes: the ranking is run with the float query encoder (torch) and the int8 ONNX one
+   against the same index (float passage vectors) and printed side by side, with the hit@1 change.
+   Calibration uses the runtime the server uses (settings.encoder_runtime).
 """
 
 from __future__ import annotations
@@ -112,6 +115,42 @@ def print_ranking(res: dict, n_items: int) -> None:
     print(f"{'median ms':<18}" + "".join(f"{res[m]['all']['ms']:>10.1f}" for m in MODES))
 
 
+def print_runtime_comparison(per_runtime: dict[str, dict], keys=("hit@1", "hit@3", "mrr", "ms"),
+                             part: str | None = "all") -> None:
+    """Rows: metric × mode; columns: one per query runtime, then the change from the first."""
+    names = list(per_runtime)
+    print(f"{'':<18}" + "".join(f"{n:>10}" for n in names) + (f"{'change':>10}" if len(names) > 1 else ""))
+    for mode in MODES:
+        if not all(mode in r for r in per_runtime.values()):
+            continue
+        for key in keys:
+            vals = [(r[mode][part] if part else r[mode])[key] for r in per_runtime.values()]
+            fmt = "{:>10.1f}" if key == "ms" else "{:>10.3f}"
+            label = "median ms" if key == "ms" else key
+            print(f"{mode + ' ' + label:<18}" + "".join(fmt.format(v) for v in vals)
+                  + (f"{vals[-1] - vals[0]:>+10.3f}" if len(vals) > 1 and key != "ms" else ""))
+
+
+def encoding_ms(encoders: dict, texts: list[str]) -> dict[str, tuple[float, float]]:
+    """Median and p90 ms of encoding one query at a time (what a server does per question).
+    The runtimes take turns question by question, so a busy machine slows them alike."""
+    lat: dict[str, list[float]] = {n: [] for n in encoders}
+    for t in texts:
+        for n, enc in encoders.items():
+            t0 = time.perf_counter()
+            enc.queries([t])
+            lat[n].append(time.perf_counter() - t0)
+    out = {}
+    for n, v in lat.items():
+        v.sort()
+        out[n] = (statistics.median(v) * 1000, v[int(0.9 * (len(v) - 1))] * 1000)
+    return out
+
+
+def runtime_label(encoder) -> str:
+    return "int8-onnx" if encoder.runtime == "onnx" else "float"
+
+
 def calibration(searcher, items: list[dict], oos: list[dict]) -> None:
     from assistant.answer import Answerer
 
@@ -154,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", type=Path, default=SET)
     ap.add_argument("--no-calibration", action="store_true")
+    ap.add_argument("--runtimes", default="torch,onnx", help="query runtimes to compare (torch = float model)")
     args = ap.parse_args(argv)
 
     from embeddings import index as idx
@@ -166,13 +206,30 @@ def main(argv: list[str] | None = None) -> int:
     data = load_set(args.set)
     items = [d for d in data if not d.get("oos")]
     oos = [d for d in data if d.get("oos")]
-    encoder = Encoder(s.encoder_dir)
-    searcher = HybridSearcher(version, encoder)
-    searcher.run("预约办事", k=3)  # warm up
     print(f"index {version.version}: {len(version.passages)} passages, {len(version.guides)} guides")
-    print_ranking(ranking(searcher, items), len(items))
+    per_runtime, encoders, served = {}, {}, None
+    for runtime in args.runtimes.split(","):
+        encoder = Encoder(s.encoder_dir, threads=s.torch_threads, runtime=runtime)
+        searcher = HybridSearcher(version, encoder)
+        searcher.run("预约办事", k=3)  # warm up
+        print(f"\nquery encoder: {runtime_label(encoder)}")
+        per_runtime[runtime_label(encoder)] = res = ranking(searcher, items)
+        print_ranking(res, len(items))
+        encoders[runtime_label(encoder)] = encoder
+        if runtime == s.encoder_runtime:
+            served = encoder
+    if len(per_runtime) > 1:
+        print("\nQuery runtimes side by side (same index, float passage vectors)")
+        print_runtime_comparison(per_runtime)
+    print("query encoding alone, one question at a time (no cache), median / p90 ms: " + "  ".join(
+        f"{n} {m[0]:.1f} / {m[1]:.1f}" for n, m in encoding_ms(encoders, [i["q"] for i in items]).items()))
     if not args.no_calibration:
-        calibration(HybridSearcher(version, CachedEncoder(encoder)), items, oos)
+        served = served or Encoder(s.encoder_dir, threads=s.torch_threads, runtime=s.encoder_runtime)
+        print(f"\ncalibration with the served query encoder: {runtime_label(served)}")
+        calibration(HybridSearcher(version, CachedEncoder(served)), items, oos)
+    if len(per_runtime) > 1:
+        hit = [r["hybrid"]["all"]["hit@1"] for r in per_runtime.values()]
+        print("retrieval hybrid hit@1 " + " ".join(f"{n}={h:.3f}" for n, h in zip(per_runtime, hit)))
     return 0
 
 

@@ -39,9 +39,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{mark} {m['version']}  {m['passages']} passages  {m['guides']} guides  {m['model']}  {m['built_at']}")
         return 0
     if args.cmd == "activate":
+        from embeddings.encoder import signature
+
         try:
-            idx.set_current(s.index_dir, args.version)
-        except FileNotFoundError as exc:
+            idx.set_current(s.index_dir, args.version, encoder=signature(s.encoder_dir))
+        except (FileNotFoundError, idx.IncompatibleIndex) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         print(f"current index: {args.version}")

@@ -55,6 +55,23 @@ def passage_text_for_embedding(p: Passage) -> str:
     return p.text if p.text.startswith(p.title) else f"{p.title}：{p.text}"
 
 
+class IncompatibleIndex(ValueError):
+    """The index was built with another encoder: its vectors cannot be compared with this encoder's."""
+
+
+def check_encoder(manifest: dict, model: str, dim: int, dense: faiss.Index | None = None) -> None:
+    """Refuse an index whose manifest (or FAISS file) names another model or dimension."""
+    got_model, got_dim = manifest.get("model"), manifest.get("dimensions")
+    if dense is not None and dense.d != got_dim:
+        got_dim = f"{got_dim} in the manifest, {dense.d} in dense.faiss"
+    if got_model != model or got_dim != dim:
+        raise IncompatibleIndex(
+            f"index {manifest.get('version')} was built with encoder {got_model!r} ({got_dim} dimensions), "
+            f"but this installation encodes queries with {model!r} ({dim} dimensions); its vectors are not "
+            f"comparable. Rebuild it with `python -m embeddings build --force`, or activate a version built "
+            f"with {model!r} (`python -m embeddings versions` lists each version's model)")
+
+
 def current_version(root: Path) -> str | None:
     ptr = root / "CURRENT"
     if not ptr.exists():
@@ -63,9 +80,12 @@ def current_version(root: Path) -> str | None:
     return name if (root / name / "manifest.json").exists() else None
 
 
-def set_current(root: Path, version: str) -> None:
+def set_current(root: Path, version: str, encoder: tuple[str, int] | None = None) -> None:
+    """Point CURRENT at version; with encoder=(model name, dimension), refuse a version built with another."""
     if not (root / version / "manifest.json").exists():
         raise FileNotFoundError(f"no index version {version}")
+    if encoder is not None:
+        check_encoder(json.loads((root / version / "manifest.json").read_text()), *encoder)
     tmp = root / f".CURRENT.{os.getpid()}"
     tmp.write_text(version + "\n")
     os.replace(tmp, root / "CURRENT")  # atomic on POSIX
@@ -146,7 +166,8 @@ def _prune(root: Path, keep: int) -> None:
             shutil.rmtree(d, ignore_errors=True)
 
 
-def load(root: Path, version: str | None = None) -> IndexVersion:
+def load(root: Path, version: str | None = None, encoder: tuple[str, int] | None = None) -> IndexVersion:
+    """Load version (default CURRENT); with encoder=(model name, dimension), refuse one built with another."""
     version = version or current_version(root)
     if version is None:
         raise FileNotFoundError(f"no index under {root}: run `make index`")
@@ -156,4 +177,6 @@ def load(root: Path, version: str | None = None) -> IndexVersion:
         passages = [Passage.model_validate_json(line) for line in f if line.strip()]
     guides = [Guide.model_validate(g) for g in json.loads((path / "guides.json").read_text(encoding="utf-8"))]
     dense = faiss.read_index(str(path / "dense.faiss"))
+    if encoder is not None:
+        check_encoder(manifest, *encoder, dense=dense)
     return IndexVersion(path, manifest, passages, guides, dense)

@@ -154,6 +154,7 @@ if [ "$CHECK" != "$(printf '%s\n' "$EXPECTED_CONFLICTS" | sort)" ]; then
 fi
 TF_CPP_MIN_LOG_LEVEL=2 "$VENV/bin/python" -W ignore -c '
 import rasa, rasa_sdk, tensorflow, tensorflow_text, jieba, sklearn, scipy, numpy, matplotlib, sanic
+import onnxruntime, tokenizers  # bot/e5_featurizer.py
 assert rasa.__version__ == "3.6.21", rasa.__version__
 import rasa.nlu.tokenizers.jieba_tokenizer, rasa.nlu.classifiers.diet_classifier, rasa.core.policies.ted_policy
 ' >>"$INSTALL_LOG" 2>&1 || { tail -n 30 "$INSTALL_LOG" >&2; die "import check failed"; }

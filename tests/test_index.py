@@ -1,6 +1,7 @@
 """Versioned index: builds, staleness, atomic publish, rollback, and no half-written version."""
 
 import dataclasses
+import json
 
 import pytest
 
@@ -82,3 +83,41 @@ def test_a_running_engine_swaps_versions_without_a_gap(tmp_path, small_kb, engin
     assert eng.current.version == first.name  # still answering with the old one
     assert eng.current.answerer.run("护照多少钱").matter == "passport"
     assert eng.reload() == second.name and eng.current.version == second.name
+
+
+def test_an_index_built_with_another_encoder_is_refused(tmp_path, small_kb, engine, capsys, monkeypatch):
+    from embeddings.__main__ import main
+    from settings import get_settings
+
+    ours = idx.build(small_kb, engine.encoder, tmp_path)
+    other = idx.build(dataclasses.replace(small_kb, checksums={"o": "1"}), engine.encoder, tmp_path, activate=False)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest.update(model="bge-large-zh", dimensions=1024)  # as if built by another installation's encoder
+    (other / "manifest.json").write_text(json.dumps(manifest))
+
+    with pytest.raises(idx.IncompatibleIndex, match="bge-large-zh.*1024.*multilingual-e5-small.*384"):
+        idx.load(tmp_path, other.name, encoder=engine.encoder.signature)
+    with pytest.raises(idx.IncompatibleIndex):
+        idx.set_current(tmp_path, other.name, encoder=engine.encoder.signature)
+    assert idx.current_version(tmp_path) == ours.name
+
+    # The admin command refuses it with the message, and CURRENT stays where it was.
+    monkeypatch.setenv("BST_INDEX_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        assert main(["activate", other.name]) == 1
+    finally:
+        get_settings.cache_clear()
+    assert "built with encoder 'bge-large-zh' (1024 dimensions)" in capsys.readouterr().err
+    assert idx.current_version(tmp_path) == ours.name
+
+    # A running engine keeps answering with the version it has.
+    from assistant.engine import Engine
+    from settings import Settings
+
+    eng = Engine.__new__(Engine)
+    eng.settings, eng.encoder = Settings(index_dir=tmp_path), engine.encoder
+    eng.current = eng._load(None)
+    with pytest.raises(idx.IncompatibleIndex):
+        eng.reload(other.name)
+    assert eng.current.version == ours.name

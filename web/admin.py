@@ -28,9 +28,14 @@ def activate(req: ActivateRequest, request: Request, settings: SettingsDep,
         idx.set_current(settings.index_dir, req.version)
     except FileNotFoundError:
         raise HTTPException(404, f"没有这个索引版本: {req.version}")
+    except idx.IncompatibleIndex as exc:
+        raise HTTPException(409, f"该索引版本由其他编码模型生成，不能启用（{exc}）")
     return {"current": req.version}
 
 
 @router.post("/reload", summary="Load the CURRENT version now")
 def reload(eng: EngineDep):
-    return {"current": eng.reload()}
+    try:
+        return {"current": eng.reload()}
+    except idx.IncompatibleIndex as exc:
+        raise HTTPException(409, f"当前索引由其他编码模型生成，仍使用原索引（{exc}）")
