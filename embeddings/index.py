@@ -31,6 +31,13 @@ from knowledge.records import KnowledgeBase
 from knowledge.schema import Guide, Passage
 
 FORMAT = 1
+# Above this many passages the dense side is an approximate (HNSW) index; below it, exact search.
+# Chosen by `python -m bench.scale` (bench/README.md): exact search costs ~n × 0.1 µs per query on
+# this machine, HNSW a roughly constant fraction of a millisecond at recall@10 ≥ 0.95.
+ANN_MIN_PASSAGES = 200_000
+HNSW_M = 32  # links per vector: more = better recall, more memory (~M × 8 bytes per passage)
+HNSW_EF_CONSTRUCTION = 64
+HNSW_EF_SEARCH = 128  # candidates visited per search (settable per index; stored in the file)
 
 
 def _log(msg: str) -> None:
@@ -44,6 +51,9 @@ class IndexVersion:
     passages: list[Passage]
     guides: list[Guide]
     dense: faiss.Index
+    # First and second moments of the passage vectors (mean, E[v vᵀ]): a query's mean and spread of
+    # cosine over ALL passages follow from them exactly, without scoring every passage.
+    moments: tuple[np.ndarray, np.ndarray]
 
     @property
     def version(self) -> str:
@@ -107,7 +117,44 @@ def is_stale(root: Path, kb: KnowledgeBase, model_name: str) -> bool:
     return m.get("fingerprint") != kb.fingerprint or m.get("model") != model_name or m.get("format") != FORMAT
 
 
-def build(kb: KnowledgeBase, encoder: Encoder, root: Path, keep: int = 5, activate: bool = True) -> Path:
+def dense_index(vecs: np.ndarray, ann_min: int = ANN_MIN_PASSAGES) -> faiss.Index:
+    """Exact inner product (= cosine on normalised vectors) below ann_min vectors, HNSW above."""
+    dim = vecs.shape[1]
+    if len(vecs) < ann_min:
+        index = faiss.IndexFlatIP(dim)
+    else:
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    index.add(vecs)
+    return index
+
+
+def moments(vecs: np.ndarray, step: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, E[v vᵀ]) of the rows, in float64, a chunk at a time."""
+    dim = vecs.shape[1]
+    s1, s2 = np.zeros(dim), np.zeros((dim, dim))
+    for i in range(0, len(vecs), step):
+        x = np.asarray(vecs[i : i + step], dtype=np.float64)
+        s1 += x.sum(0)
+        s2 += x.T @ x
+    n = max(1, len(vecs))
+    return s1 / n, s2 / n
+
+
+def _index_moments(index: faiss.Index, step: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    dim, n = index.d, index.ntotal
+    s1, s2 = np.zeros(dim), np.zeros((dim, dim))
+    for i in range(0, n, step):
+        m1, m2 = moments(index.reconstruct_n(i, min(step, n - i)))
+        w = min(step, n - i)
+        s1 += m1 * w
+        s2 += m2 * w
+    return s1 / max(1, n), s2 / max(1, n)
+
+
+def build(kb: KnowledgeBase, encoder: Encoder, root: Path, keep: int = 5, activate: bool = True,
+          ann_min: int = ANN_MIN_PASSAGES) -> Path:
     """Build a new version from kb; make it CURRENT if activate. Returns the version directory."""
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(".tmp-*"):  # left behind by a crashed build
@@ -127,9 +174,10 @@ def build(kb: KnowledgeBase, encoder: Encoder, root: Path, keep: int = 5, activa
             _log(f"  {min(i + step, len(texts))}/{len(texts)}")
         if chunks:
             vecs = np.vstack(chunks)
-        index = faiss.IndexFlatIP(encoder.dim)  # exact inner product = cosine on normalised vectors
-        index.add(vecs)
+        index = dense_index(vecs, ann_min)
         faiss.write_index(index, str(tmp / "dense.faiss"))
+        mean, second = moments(vecs)
+        np.savez(tmp / "dense_moments.npz", mean=mean, second=second)
         with open(tmp / "passages.jsonl", "w", encoding="utf-8") as f:
             for p in kb.passages:
                 f.write(p.model_dump_json() + "\n")
@@ -139,7 +187,7 @@ def build(kb: KnowledgeBase, encoder: Encoder, root: Path, keep: int = 5, activa
         manifest = {
             "version": name, "format": FORMAT, "model": encoder.name, "dimensions": encoder.dim,
             "fingerprint": kb.fingerprint, "checksums": kb.checksums, "passages": len(kb.passages),
-            "guides": len(kb.guides), "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "guides": len(kb.guides), "dense_index": type(index).__name__, "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "build_seconds": round(time.perf_counter() - t0, 1),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
@@ -179,4 +227,9 @@ def load(root: Path, version: str | None = None, encoder: tuple[str, int] | None
     dense = faiss.read_index(str(path / "dense.faiss"))
     if encoder is not None:
         check_encoder(manifest, *encoder, dense=dense)
-    return IndexVersion(path, manifest, passages, guides, dense)
+    if (path / "dense_moments.npz").exists():
+        with np.load(path / "dense_moments.npz") as z:
+            mom = (z["mean"], z["second"])
+    else:  # written before the moments were stored: same numbers, computed once here
+        mom = _index_moments(dense)
+    return IndexVersion(path, manifest, passages, guides, dense, mom)

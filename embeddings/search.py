@@ -9,12 +9,19 @@ How the hybrid score is made (each choice measured in bench/README.md):
   the guides' names and aliases taught to jieba) and character n-grams (unigrams without question
   function characters, bigrams, marked "#"). Character bigrams keep working where jieba segments a
   question and a passage differently, and carry a misspelt or traditional word's other half.
-* Dense side: cosine of the e5 query vector with every passage vector (exact, not a top-N pool,
-  so both sides score every passage and `Hit.dense` is always the real cosine).
+* Dense side: cosine of the e5 query vector with the passage vectors. Candidates come from the
+  FAISS index (exact below `index.ANN_MIN_PASSAGES` passages, HNSW above); every candidate's
+  `Hit.dense` is its real cosine (looked up from the index for candidates found by BM25 alone).
+* Candidates: the top `CANDIDATES` (or k, if larger) of each side, and the preferred matter's
+  passages; only their union is fused and ranked, never the whole corpus.
 * Fusion: each side is standardised over all passages of the index (z-score: how far above this
   query's typical passage), then mixed with a fixed weight. Unlike min-max, a side whose best
   passage does not stand out cannot push its noise to the top; unlike reciprocal-rank fusion, how
-  much better the best passage is still counts.
+  much better the best passage is still counts. The statistics are exact without scoring every
+  passage: the dense side's mean and variance over all passages are q·μ and qᵀE[vvᵀ]q − (q·μ)²
+  from moments stored with the index; BM25's come from the sparse score accumulation bm25s does
+  anyway (passages sharing no token with the query score 0). Standardising over the candidate
+  pool instead was measured and loses ranking quality (bench/README.md).
 * Homophone typos: a question window that sounds exactly like a guide name or alias but is
   written differently (社宝卡 → 社保卡, 协议离昏 → 协议离婚) adds the correct term to the query.
 
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import bm25s
 import numpy as np
@@ -41,6 +49,8 @@ BM25_K1 = 0.9
 BM25_B = 0.9
 BM25_WEIGHT = 0.3  # share of the lexical side in the fused score; the dense side has the rest
 PREFER_BONUS = 0.15  # nudge for the matter the conversation is about (scores are 0..1, best = 1)
+CANDIDATES = 50  # per side, fused on the union (bench/README.md: same hit@1 as fusing every passage)
+QUERY_CACHE = 4096  # query embeddings kept per searcher (agents re-run the same searches as they type)
 
 _RUNS = re.compile(r"[\u4e00-\u9fff]+|[a-z0-9]+")
 # Characters that make a sentence a question rather than say what it is about.
@@ -73,9 +83,9 @@ def lexical_tokens(text: str) -> list[str]:
     return tokenize(text) + [f"#{g}" for g in char_grams(text)]
 
 
-def _standardise(s: np.ndarray) -> np.ndarray:
-    sd = float(s.std())
-    return (s - s.mean()) / sd if sd > 1e-9 else np.zeros_like(s)
+def _standardise(s: np.ndarray, mean: float, var: float) -> np.ndarray:
+    sd = var ** 0.5 if var > 1e-18 else 0.0
+    return (s - mean) / sd if sd > 1e-9 else np.zeros_like(s)
 
 
 class Homophones:
@@ -115,17 +125,21 @@ class HybridSearcher:
         self.homophones = Homophones(terms)
         self.passages = index.passages
         self.doc_ids = np.array([p.doc_id for p in self.passages], dtype=object)
+        self.by_doc: dict[str, np.ndarray] = {}
+        for i, d in enumerate(self.doc_ids):
+            self.by_doc.setdefault(d, []).append(i)
+        self.by_doc = {d: np.array(ix, dtype=np.int64) for d, ix in self.by_doc.items()}
         self.bm25 = bm25s.BM25(k1=k1, b=b)
         if self.passages:
             self.bm25.index([lexical_tokens(f"{p.title} {p.text}") for p in self.passages], show_progress=False)
-        self.vectors = self._passage_vectors()
+        self.mean, self.second = (np.asarray(m, dtype=np.float64) for m in index.moments)
+        # lru_cache is thread-safe; the vectors it hands out are read-only.
+        self.query_vector = lru_cache(maxsize=QUERY_CACHE)(self._encode_query)
 
-    def _passage_vectors(self) -> np.ndarray | None:
-        n = self.index.dense.ntotal
-        try:  # flat indexes hand their vectors back; then every passage is scored exactly
-            return np.ascontiguousarray(self.index.dense.reconstruct_n(0, n), dtype=np.float32) if n else None
-        except RuntimeError:
-            return None
+    def _encode_query(self, text: str) -> np.ndarray:
+        v = self.encoder.queries([normalize(text)])
+        v.flags.writeable = False
+        return v
 
     def expand(self, query: str) -> str:
         """The query as searched: with the correct spelling of any homophone-typo'd matter name."""
@@ -133,45 +147,66 @@ class HybridSearcher:
         return f"{query} {' '.join(extra)}" if extra else query
 
     def _bm25_scores(self, query: str) -> np.ndarray:
+        """bm25s accumulates the postings of the query's tokens: a passage sharing none scores 0."""
         toks = lexical_tokens(query)
         if not toks:
             return np.zeros(len(self.passages), dtype=np.float32)
         return np.asarray(self.bm25.get_scores(toks), dtype=np.float32)
 
-    def _dense_scores(self, query: str) -> np.ndarray:
-        q = self.encoder.queries([normalize(query)])
-        if self.vectors is not None:
-            # einsum, not `@`: a BLAS call leaves OpenBLAS threads spinning, and on two cores they
-            # then slow the next query's encoder (torch) down several-fold; this product is tiny.
-            return np.einsum("ij,j->i", self.vectors, q[0]).astype(np.float32, copy=False)
-        n = self.index.dense.ntotal
-        scores, ids = self.index.dense.search(q, n)
-        out = np.zeros(n, dtype=np.float32)
-        valid = ids[0] >= 0
-        out[ids[0][valid]] = scores[0][valid]
-        return out
+    def _dense_candidates(self, q: np.ndarray, n: int) -> np.ndarray:
+        _, ids = self.index.dense.search(q, min(n, self.index.dense.ntotal))
+        return ids[0][ids[0] >= 0]
+
+    def _cosines(self, q: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        # einsum, not `@`: a BLAS call leaves OpenBLAS threads spinning, and on two cores they
+        # then slow the next query's encoder down several-fold.
+        vecs = self.index.dense.reconstruct_batch(ids)
+        return np.einsum("ij,j->i", vecs, q[0]).astype(np.float32, copy=False)
+
+    def _dense_stats(self, q: np.ndarray) -> tuple[float, float]:
+        """Mean and variance of the query's cosine over every passage, from the stored moments."""
+        qd = q[0].astype(np.float64)
+        mean = float(np.einsum("i,i->", qd, self.mean))
+        return mean, float(np.einsum("i,ij,j->", qd, self.second, qd)) - mean * mean
 
     def run(self, query: str, k: int = 5, mode: str = "hybrid", prefer_doc: str | None = None) -> list[Hit]:
         if not self.passages or not query.strip():
             return []
-        n = len(self.passages)
         text = self.expand(query)
-        bm = self._bm25_scores(text) if mode in ("hybrid", "bm25") else np.zeros(n, np.float32)
-        de = self._dense_scores(text) if mode in ("hybrid", "dense") else np.zeros(n, np.float32)
-        bm_top = bm.max() if bm.size else 0.0
+        pool = max(k, CANDIDATES)
+        parts = [self.by_doc.get(prefer_doc, np.zeros(0, np.int64))] if prefer_doc else []
+        bm_all = q = None
+        if mode in ("hybrid", "bm25"):
+            bm_all = self._bm25_scores(text)
+            top = np.argpartition(-bm_all, pool - 1)[:pool] if len(bm_all) > pool else np.arange(len(bm_all))
+            parts.append(top[bm_all[top] > 0])
+        if mode in ("hybrid", "dense"):
+            q = self.query_vector(text)
+            parts.append(self._dense_candidates(q, pool))
+        ids = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)  # sorted: stable ties
+        if not len(ids):
+            return []
+        de = self._cosines(q, ids) if q is not None else np.zeros(len(ids), np.float32)
+        bm = bm_all[ids] if bm_all is not None else np.zeros(len(ids), np.float32)
+        bm_top = float(bm_all.max()) if bm_all is not None and bm_all.size else 0.0
         bm_norm = bm / bm_top if bm_top > 0 else bm
         if mode == "bm25":
             score = bm_norm
         elif mode == "dense":
             score = de
         else:
-            fused = (1 - self.bm25_weight) * _standardise(de) + self.bm25_weight * _standardise(bm)
+            n = len(bm_all)
+            bm_mean = float(bm_all.sum(dtype=np.float64)) / n
+            bm_var = float(np.einsum("i,i->", bm_all, bm_all, dtype=np.float64)) / n - bm_mean * bm_mean
+            fused = (1 - self.bm25_weight) * _standardise(de, *self._dense_stats(q)) \
+                + self.bm25_weight * _standardise(bm, bm_mean, bm_var)
             top = fused.max()
             # Rescaled so the best passage scores 1 and the index's average passage 0: the
             # answer composer compares and nudges these (city-wide preference, matter in context).
             score = fused / top if top > 0 else de
         if prefer_doc:
             # The matter the conversation is about gets a nudge, not a guarantee.
-            score = score + PREFER_BONUS * (self.doc_ids == prefer_doc)
+            score = score + PREFER_BONUS * (self.doc_ids[ids] == prefer_doc)
         order = np.argsort(-score, kind="stable")[:k]
-        return [Hit(self.passages[i], float(score[i]), float(de[i]), float(bm_norm[i])) for i in order if score[i] > 0]
+        return [Hit(self.passages[ids[i]], float(score[i]), float(de[i]), float(bm_norm[i]))
+                for i in order if score[i] > 0]

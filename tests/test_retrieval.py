@@ -118,3 +118,42 @@ def test_hybrid_beats_both_sides_on_the_labelled_set(searcher):
     hybrid, bm25, dense = hit1("hybrid"), hit1("bm25"), hit1("dense")
     assert hybrid >= 0.85
     assert hybrid > bm25 and hybrid > dense
+
+
+def _full_corpus(searcher, q: str):
+    """Every passage's cosine and BM25 score, computed the slow way (the definition search follows)."""
+    import numpy as np
+
+    text = searcher.expand(q)
+    cos = np.einsum("ij,j->i", searcher.index.dense.reconstruct_n(0, searcher.index.dense.ntotal),
+                    searcher.query_vector(text)[0])
+    return cos, np.asarray(searcher.bm25.get_scores(lexical_tokens(text)), dtype=np.float64)
+
+
+@pytest.mark.parametrize("q", ["结婚登记要带什么材料", "护找丢了怎么补办", "湖里区申请公租房收入标准", "驾驶证到期换证"])
+def test_fusing_the_candidates_ranks_like_fusing_every_passage(searcher, q):
+    import numpy as np
+
+    from embeddings.search import BM25_WEIGHT
+
+    cos, bm = _full_corpus(searcher, q)
+    fused = (1 - BM25_WEIGHT) * (cos - cos.mean()) / cos.std() + BM25_WEIGHT * (bm - bm.mean()) / bm.std()
+    want = [searcher.passages[i].id for i in np.argsort(-fused, kind="stable")[:8]]
+    hits = searcher.run(q, k=8)
+    assert [h.passage.id for h in hits] == want
+    assert [h.score for h in hits] == pytest.approx(list(fused[np.argsort(-fused, kind="stable")[:8]] / fused.max()),
+                                                    abs=1e-4)
+
+
+def test_dense_score_is_the_real_cosine_also_for_passages_found_by_bm25_alone(searcher, monkeypatch):
+    import embeddings.search as search
+
+    monkeypatch.setattr(search, "CANDIDATES", 3)  # small pools: the union holds BM25-only candidates
+    q = "港澳通行证签注办理"
+    cos, bm = _full_corpus(searcher, q)
+    ids = [h.passage.id for h in searcher.run(q, k=6)]
+    dense_top = {searcher.passages[i].id for i in cos.argsort()[::-1][:6]}
+    assert set(ids) - dense_top, "expected a candidate found by BM25 alone"
+    pos = {p.id: i for i, p in enumerate(searcher.passages)}
+    for h in searcher.run(q, k=6):
+        assert h.dense == pytest.approx(float(cos[pos[h.passage.id]]), abs=1e-5)
