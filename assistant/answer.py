@@ -133,9 +133,9 @@ class GuideComposer:
         out = []
         if g.department:
             out.append(f"{g.name}由{g.department}办理{f('department')}。")
-        for loc in g.locations:
+        for i, loc in enumerate(g.locations):
             bits = [x for x in (loc.address, loc.hours and f"办公时间{loc.hours}", loc.phone and f"电话{loc.phone}") if x]
-            out.append(f"· {loc.name}" + (f"：{'，'.join(bits)}" if bits else "") + f(f"locations.{g.locations.index(loc)}"))
+            out.append(f"· {loc.name}" + (f"：{'，'.join(bits)}" if bits else "") + f(f"locations.{i}"))
         if g.channels:
             out.append("办理渠道：" + "、".join(g.channels) + f("channels"))
         if g.phone:
