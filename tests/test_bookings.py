@@ -100,3 +100,14 @@ def test_bookings_survive_a_restart(book):
             f"print([x.code for x in BookingBook({book.database_url!r}).active_for('s9', dt.date(2026, 11, 22))])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert b.code in out
+
+
+def test_another_channel_finds_a_booking_only_with_the_phones_last_four(book):
+    b = book.create(sender="web-a", matter=None, centre="思明区", day=dt.date(2026, 11, 26), slot="14:00-15:00",
+                    name="张三", phone="13800138000")
+    assert book.find(b.code, sender="web-a").code == b.code  # its own chat
+    assert book.find(b.code, sender="web-b") is None and book.find(b.code) is None
+    assert book.find(b.code, sender="web-b", phone_last4="0000") is None
+    assert book.find(b.code.lower(), phone_last4="8000").code == b.code
+    assert book.cancel(b.code, "web-b", phone_last4="1234") is None
+    assert book.cancel(b.code, phone_last4="8000").status == "cancelled"

@@ -1,5 +1,6 @@
-"""Staff accounts over HTTP: the login page, log in / out, who am I, change password; and for
-admins the accounts list, creating accounts, and the audit log."""
+"""Who is asking, over HTTP: a citizen web session for clients other than the chat page; staff
+accounts (the login page, log in / out, who am I, change password); and for admins the accounts
+list, creating accounts, and the audit log."""
 
 from __future__ import annotations
 
@@ -15,10 +16,22 @@ from sqlalchemy import select
 
 from assistant import accounts, audit
 from assistant.db import StaffUser
-from web.deps import STAFF_COOKIE, AdminDep, DbDep, SettingsDep, StaffDep, rate_limit
+from web.deps import STAFF_COOKIE, AdminDep, DbDep, SettingsDep, StaffDep, ensure_citizen, rate_limit
 
 router = APIRouter(tags=["staff accounts"])
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
+
+
+class SessionOut(BaseModel):
+    channel: str
+
+
+@router.post("/api/session", response_model=SessionOut, tags=["citizens"],
+             summary="Start (or keep) a citizen web session: the HttpOnly cookie bst_citizen")
+def citizen_session(request: Request, response: Response):
+    # The chat page (GET /) does the same; this is for other web clients. The identity stays
+    # server-side: the client gets only an unguessable cookie.
+    return SessionOut(channel=ensure_citizen(request, response).channel)
 
 
 class LoginRequest(BaseModel):
