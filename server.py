@@ -21,7 +21,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from assistant.db import upgrade
+from assistant.accounts import has_admin
+from assistant.db import sessions, upgrade
 from assistant.engine import Engine
 from assistant.privacy import MaskingFilter, install_log_masking
 from settings import get_settings
@@ -41,6 +42,9 @@ async def lifespan(app: FastAPI):
             h.addFilter(MaskingFilter())
     settings = get_settings()
     upgrade(settings.database_url)
+    with sessions(settings.database_url)() as s:
+        if not has_admin(s):  # `make run` creates one; other deployments must do it once
+            log.warning("no admin account yet: run `python -m assistant.accounts create-admin <username>`")
     try:
         app.state.engine = Engine(settings)
     except FileNotFoundError as exc:
