@@ -136,7 +136,7 @@ AdminDep = Annotated[StaffUser, Depends(current_admin)]
 
 
 class LoginRedirect(HTTPException):
-    """Raised by `staff_page`; server.py's handler turns it into a 303 to the login page."""
+    """Raised by `staff_page`: a 303 to the login page (browsers follow the Location header)."""
 
 
 def staff_page(role: str = "agent"):
