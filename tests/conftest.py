@@ -35,7 +35,8 @@ def answerer(engine):
 @pytest.fixture(scope="session")
 def stack_env(tmp_path_factory):
     data = tmp_path_factory.mktemp("stack")
-    env = dict(os.environ)
+    # As on a fresh machine: no BST_ setting leaks in from the caller (or a test's monkeypatch).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BST_") or k.startswith("BST_TEST_")}
     env.update({
         "PYTHONPATH": str(ROOT),
         "RASA_TELEMETRY_ENABLED": "false",
@@ -59,7 +60,7 @@ class Stack:
         self.url = f"http://127.0.0.1:{PORTS['app']}"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 300) -> None:
+    def start(self, timeout: float = float(os.environ.get("BST_TEST_STACK_TIMEOUT", "300"))) -> None:
         self.proc = subprocess.Popen(
             [str(ROOT / ".venv/app/bin/honcho"), "-f", str(ROOT / "Procfile"), "start"],
             cwd=ROOT, env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,

@@ -470,7 +470,7 @@ def test_citizen_b_never_sees_or_cancels_citizen_a_booking(stack):
 def test_a_fresh_stack_has_no_open_door(stack):
     assert httpx.get(f"{stack.url}/api/handoffs").status_code == 401
     r = httpx.get(f"{stack.url}/wechat", params={"signature": "x", "timestamp": "1", "nonce": "n", "echostr": "e"})
-    assert r.status_code == 503 and "未配置" in r.json()["detail"]
+    assert r.status_code == 503 and "未配置" in r.json()["detail"], r.text
     assert httpx.get(f"{stack.url}/api/admin/versions").status_code == 401
 
 
@@ -478,3 +478,13 @@ def test_handoffs_need_an_agent_login_on_the_stack(stack, staff_user):
     agent = login(stack.url, *staff_user("agent"))
     assert agent.get("/api/handoffs").status_code == 200
     assert agent.get("/api/admin/audit").status_code == 403
+
+
+def test_in_the_chat_another_channel_finds_a_booking_with_code_and_last_four(stack):
+    from tests.test_dialogue import _book
+
+    code = _book(CookieChat(stack.url), "unused")  # booked in one browser (phone 13800138000)
+    # e.g. the same person on another device; each a new conversation
+    assert "没有找到" in reply_text(CookieChat(stack.url).chat("", f"查询预约 {code} 手机尾号8001"))
+    t = reply_text(CookieChat(stack.url).chat("", f"查询预约 {code} 手机尾号8000"))
+    assert code in t and "138****8000" in t

@@ -2,8 +2,6 @@
 
 import re
 
-import httpx
-
 from tests.conftest import login, reply_text
 
 
