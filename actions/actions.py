@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 from functools import lru_cache
 from typing import Any
 
@@ -351,14 +350,6 @@ class ActionQueryBooking(Action):
 
     def run(self, dispatcher, tracker, domain):
         items = book().active_for(tracker.sender_id, today())
-        # From another channel: "预约号 ABCD2345 手机尾号 8000" finds that one booking (code + last four).
-        typed = re.search(r"(?<![A-Z0-9])([A-Z2-9]{8})(?![A-Z0-9])\D*?(?<!\d)(\d{4})(?!\d)", _text(tracker).upper())
-        if typed:
-            found = book().find(typed.group(1), sender=tracker.sender_id, phone_last4=typed.group(2))
-            if found is None or found.status != "booked":
-                dispatcher.utter_message(text="没有找到该预约，请核对预约号和预约时填写的手机号后四位。")
-                return []
-            items = [found]
         if not items:
             dispatcher.utter_message(text="您目前没有待办理的预约。需要的话可以说“预约办事”。",
                                      buttons=[{"title": "预约办事", "payload": "/book_appointment"}])

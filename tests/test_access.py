@@ -409,7 +409,7 @@ def test_no_request_the_spec_allows_gets_a_5xx(app_db):
         def run(case):
             nonlocal calls
             calls += 1
-            r = case.call(headers={"Cookie": cookie})
+            r = case.call(headers={"Cookie": cookie}, timeout=300)  # a loaded CI machine is slow, not broken
             if r.status_code >= 500:
                 failures.append(f"{case.method} {case.formatted_path} -> {r.status_code}: {r.text[:200]}")
 
@@ -479,12 +479,3 @@ def test_handoffs_need_an_agent_login_on_the_stack(stack, staff_user):
     assert agent.get("/api/handoffs").status_code == 200
     assert agent.get("/api/admin/audit").status_code == 403
 
-
-def test_in_the_chat_another_channel_finds_a_booking_with_code_and_last_four(stack):
-    from tests.test_dialogue import _book
-
-    code = _book(CookieChat(stack.url), "unused")  # booked in one browser (phone 13800138000)
-    # e.g. the same person on another device; each a new conversation
-    assert "没有找到" in reply_text(CookieChat(stack.url).chat("", f"查询预约 {code} 手机尾号8001"))
-    t = reply_text(CookieChat(stack.url).chat("", f"查询预约 {code} 手机尾号8000"))
-    assert code in t and "138****8000" in t
