@@ -81,6 +81,9 @@ setup: var/.system-packages validate index onnx train
 
 ## --- run and test -------------------------------------------------------------
 run: setup
+	# The first admin: created with a one-time password printed here, once, if no admin exists yet
+	# (printed to this terminal, never to the app's logs); later runs just say where to log in.
+	$(PY) -m assistant.accounts first-admin
 	@echo "==> serving on http://127.0.0.1:8000 (Ctrl-C stops everything)"
 	exec .venv/app/bin/honcho -f Procfile start
 

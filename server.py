@@ -3,6 +3,7 @@
 * `web/citizens.py` — POST /api/chat (through the Rasa server), /wechat, the chat page
 * `web/hotline.py`  — GET /api/search, POST /api/answer, /api/handoffs (12345 agents)
 * `web/admin.py`    — /api/admin/* (index versions)
+* `web/auth.py`     — /login, /api/auth/* (staff log in/out), /api/admin/users, /api/admin/audit
 * /health here      — index version and whether the Rasa server and action server answer
 
 Run: `make run` (starts Rasa, the action server and this app together).
@@ -11,6 +12,7 @@ Run: `make run` (starts Rasa, the action server and this app together).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from contextlib import asynccontextmanager
 
 import httpx
@@ -18,13 +20,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from fastapi.staticfiles import StaticFiles
 
-from assistant.db import upgrade
+from assistant.accounts import has_admin
+from assistant.db import sessions, upgrade
 from assistant.engine import Engine
 from assistant.privacy import MaskingFilter, install_log_masking
 from assistant.store import StoreUnavailable
 from settings import get_settings
-from web import admin, citizens, hotline
+from web import admin, auth, bookings, citizens, hotline
 from web.deps import SettingsDep
 
 log = logging.getLogger("banshitong.server")
@@ -40,6 +44,9 @@ async def lifespan(app: FastAPI):
             h.addFilter(MaskingFilter())
     settings = get_settings()
     upgrade(settings.database_url)
+    with sessions(settings.database_url)() as s:
+        if not has_admin(s):  # `make run` creates one; other deployments must do it once
+            log.warning("no admin account yet: run `python -m assistant.accounts create-admin <username>`")
     try:
         app.state.engine = Engine(settings)
     except FileNotFoundError as exc:
@@ -52,6 +59,34 @@ async def lifespan(app: FastAPI):
 
 app = FastAPI(title="办事通 API", version="0.1.0", lifespan=lifespan,
               description="厦门政务服务问答：一次性告知、全城通办、预约办事。")
+
+
+# Pages may load scripts and styles only from this site (web/static): no inline <script>, no
+# style="" attributes, no on*= handlers, no CDN. The API docs (Swagger UI) need their CDN assets.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+@app.middleware("http")
+async def security_headers(request: Request, call_next):
+    response = await call_next(request)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    path = request.url.path
+    response.headers.setdefault("Content-Security-Policy", DOCS_CSP if path in ("/docs", "/redoc") else CSP)
+    if path.startswith("/api/") or path == "/login":
+        response.headers.setdefault("Cache-Control", "no-store")  # personal data stays out of caches
+    return response
 
 
 @app.middleware("http")
@@ -104,6 +139,9 @@ async def health(request: Request, settings: SettingsDep):
     }
 
 
+app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "web/static"), name="static")
+app.include_router(auth.router)
 app.include_router(citizens.router)
+app.include_router(bookings.router)
 app.include_router(hotline.router)
 app.include_router(admin.router)

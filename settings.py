@@ -30,15 +30,24 @@ class Settings(BaseSettings):
     redis_url: str = ""
     rasa_url: str = "http://127.0.0.1:5005"
     action_url: str = "http://127.0.0.1:5055"
-    # Token required by /api/admin endpoints (header X-Admin-Token). Empty = admin API disabled.
-    admin_token: str = ""
-    # Token for the hotline endpoints (header X-Agent-Token). Empty = open (trusted network).
-    agent_token: str = ""
+    # Staff (agents, admins) log in with their own accounts: `python -m assistant.accounts create-admin`.
+    staff_session_hours: float = 8
+    login_max_failures: int = 5  # wrong passwords in a row before the account is locked
+    login_lockout_minutes: int = 15
+    # Set true when served over HTTPS (behind the reverse proxy): cookies are then never sent in clear.
+    cookie_secure: bool = False
+    # Requests per minute and client (IP address; a logged-in staff member per account; admins unlimited).
+    # 0 switches a limit off.
+    chat_per_minute: int = 30
+    search_per_minute: int = 120
+    login_per_minute: int = 10
+    booking_lookup_per_minute: int = 10  # code + last four phone digits: no guessing the digits
+    wechat_per_minute: int = 20  # per WeChat user (openid)
     max_message_chars: int = 5000
     # Below this retrieval confidence the bot says it has no answer and offers 12345.
     min_confidence: float = 0.45  # calibrated by `python -m bench.retrieval` (see bench/README.md)
-    # WeChat Official Account token (for signature checks) and app id.
-    wechat_token: str = "banshitong"
+    # WeChat Official Account token (for signature checks) and app id. Empty: /wechat answers 503.
+    wechat_token: str = ""
     wechat_app_id: str = ""
     # Booking: capacity per centre and slot, and the share of it kept for walk-ins (138号 一、(十二)).
     slot_capacity: int = 10

@@ -207,10 +207,29 @@ class BookingBook:
                 Booking.sender == sender, Booking.status == "booked", Booking.date >= today
             ).order_by(Booking.date, Booking.slot)))
 
-    def cancel(self, code: str, sender: str) -> Booking | None:
+    def find(self, code: str, *, sender: str | None = None, phone_last4: str | None = None) -> Booking | None:
+        """A booking for someone who may see it: its own sender (the chat that made it), or — from
+        another channel — whoever gives its code plus the last four digits of its phone number."""
+        code = (code or "").strip().upper()
+        if not re.fullmatch(r"[A-Z0-9]{4,16}", code):
+            return None
         with self.Session() as s:
-            b = s.scalar(select(Booking).where(Booking.code == code, Booking.sender == sender,
-                                               Booking.status == "booked"))
+            b = s.scalar(select(Booking).where(Booking.code == code))
+        if b is None:
+            return None
+        if sender is not None and b.sender == sender:
+            return b
+        if phone_last4 and re.fullmatch(r"\d{4}", phone_last4) and secrets.compare_digest(b.phone[-4:], phone_last4):
+            return b
+        return None
+
+    def cancel(self, code: str, sender: str | None = None, *, phone_last4: str | None = None) -> Booking | None:
+        """Cancels a booked place for whoever `find` lets see it; None when there is no such booking."""
+        found = self.find(code, sender=sender, phone_last4=phone_last4)
+        if found is None:
+            return None
+        with self.Session() as s:
+            b = s.scalar(select(Booking).where(Booking.id == found.id, Booking.status == "booked"))
             if b is None:
                 return None
             b.status, b.place, b.cancelled_at = "cancelled", None, utcnow()

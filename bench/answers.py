@@ -1,6 +1,8 @@
 """Answer evaluator: runs a question file against a running server and scores the replies.
 
-    python -m bench.answers --url http://127.0.0.1:8000 --file ../shared/eval/dev.jsonl
+    python -m bench.answers --url http://127.0.0.1:8000 --file ../shared/eval/dev.jsonl --user admin --password …
+
+(/api/search needs a staff login; an admin account is not rate-limited on /api/chat either.)
 
 Each line's turns go through ``POST /api/chat`` with one sender per line (a fresh conversation).
 The reply to the last turn (every message's ``text`` plus button titles, full-width ％ folded to %,
@@ -49,10 +51,13 @@ def check_groups(text: str, groups: list[list[str]]) -> list[list[str]]:
 
 
 class Client:
-    def __init__(self, url: str, timeout: float = 60.0, agent_token: str | None = None):
-        # /api/search is a hotline endpoint: it wants X-Agent-Token when the server sets BST_AGENT_TOKEN.
-        headers = {"X-Agent-Token": agent_token} if agent_token else {}
-        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers)
+    def __init__(self, url: str, timeout: float = 60.0, user: str | None = None, password: str | None = None):
+        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
+        # /api/search needs a staff login; an admin account is also not rate-limited on /api/chat.
+        if user:
+            r = self.http.post("/api/auth/login", json={"username": user, "password": password or ""})
+            if r.status_code != 200:
+                raise SystemExit(f"login as {user} failed: {r.status_code} {r.text[:200]}")
 
     def chat(self, sender: str, message: str) -> list[dict]:
         r = self.http.post("/api/chat", json={"sender": sender, "message": message})
@@ -112,15 +117,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--url", default="http://127.0.0.1:8000")
     ap.add_argument("--file", default="../shared/eval/dev.jsonl", type=Path)
     ap.add_argument("--kind", action="append", help="only these kinds (repeatable)")
-    ap.add_argument("--agent-token", default=os.environ.get("BST_AGENT_TOKEN"),
-                    help="X-Agent-Token for /api/search (default: $BST_AGENT_TOKEN)")
+    ap.add_argument("--user", default=os.environ.get("BST_BENCH_USER"),
+                    help="staff account to log in with (default: $BST_BENCH_USER); an admin is not rate-limited")
+    ap.add_argument("--password", default=os.environ.get("BST_BENCH_PASSWORD"),
+                    help="its password (default: $BST_BENCH_PASSWORD)")
     ap.add_argument("--show", type=int, default=300, help="characters of a failing reply to print")
     args = ap.parse_args(argv)
 
     items = [json.loads(line) for line in args.file.read_text(encoding="utf-8").splitlines() if line.strip()]
     if args.kind:
         items = [i for i in items if i.get("kind") in args.kind]
-    client = Client(args.url, agent_token=args.agent_token)
+    client = Client(args.url, user=args.user, password=args.password)
     run_id = uuid.uuid4().hex[:8]  # a new conversation per line and per run
     results = [evaluate(client, item, run_id) for item in items]
 

@@ -35,7 +35,8 @@ def answerer(engine):
 @pytest.fixture(scope="session")
 def stack_env(tmp_path_factory):
     data = tmp_path_factory.mktemp("stack")
-    env = dict(os.environ)
+    # As on a fresh machine: no BST_ setting leaks in from the caller (or a test's monkeypatch).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BST_") or k.startswith("BST_TEST_")}
     env.update({
         "PYTHONPATH": str(ROOT),
         "RASA_TELEMETRY_ENABLED": "false",
@@ -45,7 +46,10 @@ def stack_env(tmp_path_factory):
         "BST_ACTION_WEBHOOK": f"http://127.0.0.1:{PORTS['actions']}/webhook",
         "BST_TRACKER_DIALECT": "sqlite", "BST_TRACKER_DB": str(data / "trackers.db"),
         "BST_DATABASE_URL": f"sqlite:///{data / 'app.db'}",
-        "BST_ADMIN_TOKEN": "test-admin-token",
+        # The suite chats from one address far faster than a citizen: limits are tested in-process
+        # (tests/test_access.py), the shared stack runs without them.
+        "BST_CHAT_PER_MINUTE": "0", "BST_SEARCH_PER_MINUTE": "0", "BST_LOGIN_PER_MINUTE": "0",
+        "BST_BOOKING_LOOKUP_PER_MINUTE": "0",
     })
     return env
 
@@ -56,7 +60,7 @@ class Stack:
         self.url = f"http://127.0.0.1:{PORTS['app']}"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 300) -> None:
+    def start(self, timeout: float = float(os.environ.get("BST_TEST_STACK_TIMEOUT", "300"))) -> None:
         self.proc = subprocess.Popen(
             [str(ROOT / ".venv/app/bin/honcho"), "-f", str(ROOT / "Procfile"), "start"],
             cwd=ROOT, env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
@@ -98,6 +102,37 @@ def reply_text(messages: list[dict]) -> str:
         parts.append(m.get("text") or "")
         parts.extend(b["title"] for b in m.get("buttons") or [])
     return "\n".join(parts)
+
+
+def create_staff(database_url: str, role: str = "agent", username: str | None = None,
+                 password: str | None = None) -> tuple[str, str]:
+    """A staff account made by the domain function the CLI uses; returns (username, password)."""
+    import uuid
+
+    from assistant import accounts
+    from assistant.db import sessions, upgrade
+
+    upgrade(database_url)
+    username = username or f"{role}-{uuid.uuid4().hex[:8]}"
+    password = password or f"pw-{uuid.uuid4().hex}"
+    with sessions(database_url)() as s:
+        accounts.create_user(s, username, role, password=password)  # a chosen password: no forced change
+        s.commit()
+    return username, password
+
+
+@pytest.fixture(scope="session")
+def staff_user(stack_env):
+    """staff_user("agent"|"admin") -> (username, password) in the stack's database."""
+    return lambda role="agent", **kw: create_staff(stack_env["BST_DATABASE_URL"], role, **kw)
+
+
+def login(url: str, username: str, password: str) -> httpx.Client:
+    """An httpx client logged in as this staff member (cookie bst_staff)."""
+    c = httpx.Client(base_url=url, timeout=60)
+    r = c.post("/api/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return c
 
 
 @pytest.fixture(scope="session")

@@ -4,17 +4,21 @@ import pytest
 from fastapi.testclient import TestClient
 
 import server
-from tests.conftest import reply_text
+from tests.conftest import create_staff, reply_text
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
+    """The in-process app, logged in as an admin (the hotline endpoints need a staff login)."""
     mp = pytest.MonkeyPatch()
     mp.setenv("BST_RASA_URL", "http://127.0.0.1:9")  # nothing listens: exercise the fallback path
-    mp.setenv("BST_ADMIN_TOKEN", "t0ken")
-    mp.setenv("BST_DATABASE_URL", f"sqlite:///{tmp_path_factory.mktemp('db') / 'app.db'}")
+    db = f"sqlite:///{tmp_path_factory.mktemp('db') / 'app.db'}"
+    mp.setenv("BST_DATABASE_URL", db)
+    mp.setenv("BST_WECHAT_TOKEN", "banshitong")
     server.get_settings.cache_clear()
+    user, password = create_staff(db, "admin")
     with TestClient(server.app) as c:
+        assert c.post("/api/auth/login", json={"username": user, "password": password}).status_code == 200
         yield c
     mp.undo()
     server.get_settings.cache_clear()
@@ -82,9 +86,9 @@ def test_long_message_with_the_question_inside_is_answered(client):
     assert r.status_code == 200 and "120" in reply_text(r.json())
 
 
-def test_admin_endpoints_need_the_token(client):
-    assert client.get("/api/admin/versions").status_code == 401
-    r = client.get("/api/admin/versions", headers={"X-Admin-Token": "t0ken"})
+def test_admin_endpoints_need_an_admin_login(client):
+    assert TestClient(server.app).get("/api/admin/versions").status_code == 401
+    r = client.get("/api/admin/versions")
     assert r.status_code == 200 and r.json()["current"]
 
 

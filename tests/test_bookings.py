@@ -132,3 +132,14 @@ def test_one_list_of_centres():
 
     assert set(bk.CENTRES) == {"市级", *DISTRICTS.values()}
     assert bk.parse_centre("去集美吧") == "集美区" and bk.parse_centre("市民中心") == "市级"
+
+
+def test_another_channel_finds_a_booking_only_with_the_phones_last_four(book):
+    b = book.create(sender="web-a", matter=None, centre="思明区", day=dt.date(2026, 11, 26), slot="14:00-15:00",
+                    name="张三", phone="13800138000")
+    assert book.find(b.code, sender="web-a").code == b.code  # its own chat
+    assert book.find(b.code, sender="web-b") is None and book.find(b.code) is None
+    assert book.find(b.code, sender="web-b", phone_last4="0000") is None
+    assert book.find(b.code.lower(), phone_last4="8000").code == b.code
+    assert book.cancel(b.code, "web-b", phone_last4="1234") is None
+    assert book.cancel(b.code, phone_last4="8000").status == "cancelled"

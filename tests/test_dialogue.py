@@ -2,9 +2,14 @@
 
 import re
 
-import httpx
+from tests.conftest import login, reply_text
 
-from tests.conftest import reply_text
+
+def queued(stack, staff_user) -> list[dict]:
+    """The hand-over queue as an agent sees it (it needs a login)."""
+    r = login(stack.url, *staff_user("agent")).get("/api/handoffs")
+    assert r.status_code == 200
+    return r.json()
 
 
 def test_context_follow_ups_answer_about_the_right_matter(stack):
@@ -30,13 +35,12 @@ def test_materials_pre_check_says_what_is_missing(stack):
     assert "还缺" in t and "照片" in t and "声明" in t
 
 
-def test_handover_queues_the_conversation_with_a_summary(stack):
+def test_handover_queues_the_conversation_with_a_summary(stack, staff_user):
     s = "dlg-human"
     stack.chat(s, "护照要多少钱")
     t = reply_text(stack.chat(s, "转人工"))
     assert "12345" in t
-    queued = httpx.get(f"{stack.url}/api/handoffs").json()
-    mine = [h for h in queued if h["sender"] == s]
+    mine = [h for h in queued(stack, staff_user) if h["sender"] == f"api-{s}"]
     assert mine and mine[0]["matter"] == "passport"
     assert any("护照要多少钱" in turn["text"] for turn in mine[0]["summary"]["turns"])
 
@@ -46,12 +50,12 @@ def test_complaint_explains_how_it_is_handled(stack):
     assert "12345" in t and "投诉" in t
 
 
-def test_two_unanswerable_questions_in_a_row_hand_over(stack):
+def test_two_unanswerable_questions_in_a_row_hand_over(stack, staff_user):
     s = "dlg-lowconf"
     stack.chat(s, "火星移民证怎么办理")
     t = reply_text(stack.chat(s, "木星户口怎么迁"))
     assert "人工" in t
-    assert any(h["sender"] == s for h in httpx.get(f"{stack.url}/api/handoffs").json())
+    assert any(h["sender"] == f"api-{s}" for h in queued(stack, staff_user))
 
 
 def test_nonexistent_matter_gets_no_checklist(stack):

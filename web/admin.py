@@ -6,9 +6,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from embeddings import index as idx
-from web.deps import EngineDep, SettingsDep, admin
+from assistant import audit
+from assistant.db import sessions
+from web.deps import AdminDep, EngineDep, SettingsDep, current_admin
 
-router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(admin)])
+router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(current_admin)])
 
 
 class ActivateRequest(BaseModel):
@@ -22,7 +24,8 @@ def versions(settings: SettingsDep):
 
 @router.post("/activate", summary="Roll back or forward to a built version, without downtime")
 def activate(req: ActivateRequest, request: Request, settings: SettingsDep,
-             eng: EngineDep):
+             eng: EngineDep, user: AdminDep):
+    before = idx.current_version(settings.index_dir)
     try:
         eng.reload(req.version)  # load first: a broken version never becomes CURRENT
         idx.set_current(settings.index_dir, req.version)
@@ -30,6 +33,9 @@ def activate(req: ActivateRequest, request: Request, settings: SettingsDep,
         raise HTTPException(404, f"没有这个索引版本: {req.version}")
     except idx.IncompatibleIndex as exc:
         raise HTTPException(409, f"该索引版本由其他编码模型生成，不能启用（{exc}）")
+    with sessions(settings.database_url)() as s:
+        audit.record(s, user.username, "index.activate", f"index:{req.version}", {"from": before})
+        s.commit()
     return {"current": req.version}
 
 

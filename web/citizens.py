@@ -7,14 +7,14 @@ import logging
 import re
 
 import httpx
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from assistant.answer import Answer, Context
 from assistant.privacy import mask
 from settings import Settings
-from web.deps import SettingsDep, backends_available, engine
+from web.deps import SettingsDep, backends_available, chat_sender, engine, rate_limit
 
 log = logging.getLogger("banshitong.citizens")
 router = APIRouter(tags=["citizens"])
@@ -38,8 +38,15 @@ EMPTY_REPLY = "您好，请输入您要咨询的问题，例如：“结婚登�
 
 
 @router.post("/api/chat", summary="Send a chat message; returns the bot's messages (Rasa REST shape)",
-             dependencies=[Depends(backends_available)])
-async def chat(req: ChatRequest, request: Request, settings: SettingsDep):
+             dependencies=[Depends(backends_available), Depends(rate_limit("chat", "chat_per_minute"))])
+async def chat(req: ChatRequest, request: Request, response: Response, settings: SettingsDep):
+    # The session cookie's web citizen, else `api-<sender>`: a client never picks a web-/wx- identity.
+    req = req.model_copy(update={"sender": chat_sender(request, response, req.sender).sender})
+    return await converse(req, request, settings)
+
+
+async def converse(req: ChatRequest, request: Request, settings: SettingsDep):
+    """One message from an already-identified sender (web-/api-/wx-) through Rasa."""
     if not req.message.strip():
         # A client error, but answered in the chat's own shape so any client can show it.
         return JSONResponse([{"recipient_id": req.sender, "text": EMPTY_REPLY}], status_code=422)
@@ -86,6 +93,8 @@ def _check_wechat(settings: Settings, signature: str, timestamp: str, nonce: str
     from wechatpy.exceptions import InvalidSignatureException
     from wechatpy.utils import check_signature
 
+    if not settings.wechat_token:  # no default token: nobody can sign with a known word
+        raise HTTPException(503, "微信公众号接入未配置（请设置 BST_WECHAT_TOKEN）")
     try:
         check_signature(settings.wechat_token, signature, timestamp, nonce)
     except InvalidSignatureException:
@@ -119,6 +128,6 @@ async def wechat_message(request: Request, settings: SettingsDep,
     elif msg.type != "text":
         text = WECHAT_ONLY_TEXT
     else:
-        replies = await chat(ChatRequest(sender=sender, message=msg.content[:20000] or " "), request, settings)
+        replies = await converse(ChatRequest(sender=sender, message=msg.content[:20000] or " "), request, settings)
         text = wechat_text(replies if isinstance(replies, list) else json.loads(replies.body))
     return Response(create_reply(text, msg).render(), media_type="application/xml")

@@ -10,9 +10,10 @@ from pydantic import BaseModel, Field
 
 from assistant.answer import Context
 from assistant.db import Handoff, sessions
-from web.deps import EngineDep, SettingsDep, agent
+from assistant import audit
+from web.deps import AgentDep, EngineDep, SettingsDep, current_agent, rate_limit
 
-router = APIRouter(tags=["hotline"], dependencies=[Depends(agent)])
+router = APIRouter(tags=["hotline"], dependencies=[Depends(current_agent)])
 
 
 class SearchHit(BaseModel):
@@ -57,7 +58,8 @@ def to_hit(h) -> SearchHit:
                      score=round(h.score, 4))
 
 
-@router.get("/api/search", response_model=SearchResponse, summary="Ranked passages (guides and policy clauses)")
+@router.get("/api/search", response_model=SearchResponse, summary="Ranked passages (guides and policy clauses)",
+            dependencies=[Depends(rate_limit("search", "search_per_minute"))])
 def search(eng: EngineDep,
            q: Annotated[str, Query(min_length=1, max_length=2000)],
            k: Annotated[int, Query(ge=1, le=50)] = 5,
@@ -111,12 +113,13 @@ class HandoffUpdate(BaseModel):
 
 
 @router.post("/api/handoffs/{handoff_id}", response_model=HandoffOut, summary="Take or close a hand-over")
-def update_handoff(handoff_id: int, req: HandoffUpdate, settings: SettingsDep):
+def update_handoff(handoff_id: int, req: HandoffUpdate, settings: SettingsDep, user: AgentDep):
     with sessions(settings.database_url)() as s:
         h = s.get(Handoff, handoff_id)
         if h is None:
             raise HTTPException(404, "没有这个转人工记录")
         h.status = req.status
+        audit.record(s, user.username, f"handoff.{'take' if req.status == 'taken' else 'close'}", f"handoff:{h.id}")
         s.commit()
         return HandoffOut(id=h.id, sender=h.sender, reason=h.reason, matter=h.matter, status=h.status,
                           created_at=h.created_at.isoformat(timespec="seconds"), summary=json.loads(h.summary))
