@@ -1,6 +1,7 @@
 """办事通 HTTP app: where it is assembled. Routers per audience live in `web/`:
 
-* `web/citizens.py` — POST /api/chat (through the Rasa server), /wechat, the chat page
+* `web/citizens.py` — the chat page (/), guide pages (/guides), POST /api/chat, /api/feedback, /wechat
+* /static         — web/static (every asset is local: no CDN)
 * `web/hotline.py`  — GET /api/search, POST /api/answer, /api/handoffs (12345 agents)
 * `web/admin.py`    — /api/admin/* (index versions)
 * /health here      — index version and whether the Rasa server and action server answer
@@ -12,11 +13,13 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from assistant.db import upgrade
 from assistant.engine import Engine
@@ -94,6 +97,7 @@ async def health(request: Request, settings: SettingsDep):
     }
 
 
+app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "web/static"), name="static")
 app.include_router(citizens.router)
 app.include_router(hotline.router)
 app.include_router(admin.router)
