@@ -65,11 +65,16 @@ def give_feedback(session: Session, sender: str, turn_id: int, vote: int, reason
         raise FeedbackError("找不到这条回答")
     if vote not in (1, -1):
         raise FeedbackError("评价只能是 1 或 -1")
-    existing = session.query(Feedback).filter_by(sender=sender, turn_id=turn_id).one_or_none()
+    existing = session.query(Feedback).filter_by(sender=sender, turn_id=turn_id).order_by(Feedback.id.desc()).first()
     fb = existing or Feedback(sender=sender, turn_id=turn_id)
-    # The citizen may change their mind (👍 then 👎 with a reason): one row per answer, the latest vote.
+    # The citizen may change their mind (👍 then 👎 with a reason): one row per answer, the latest vote;
+    # a 👎 without a reason keeps the reason already given for that 👎.
     fb.question, fb.answer, fb.index_version = turn.question, turn.answer, turn.index_version
-    fb.vote, fb.reason = vote, (mask(reason.strip())[:1000] if reason and reason.strip() else None)
+    if reason and reason.strip():
+        fb.reason = mask(reason.strip())[:1000]
+    elif existing is None or existing.vote != vote:
+        fb.reason = None
+    fb.vote = vote
     session.add(fb)
     session.flush()
     return fb

@@ -44,8 +44,9 @@ MENU = {
 MENU_UNKNOWN = "该菜单暂不可用，请直接输入您要咨询的问题。"
 
 
-def split_reply(text: str, limit: int = MAX_BYTES) -> list[str]:
-    """Parts of at most `limit` UTF-8 bytes, cut at line breaks where possible."""
+def split_reply(text: str, limit: int | None = None) -> list[str]:
+    """Parts of at most `limit` (default MAX_BYTES) UTF-8 bytes, cut at line breaks where possible."""
+    limit = limit or MAX_BYTES
     parts: list[str] = []
     current = ""
     for line in text.split("\n"):

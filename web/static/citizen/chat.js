@@ -140,7 +140,14 @@
     ta.focus();
   }
 
-  async function giveFeedback(item, vote, reason, keepOpen) {
+  let voting = Promise.resolve();
+  function giveFeedback(item, vote, reason, keepOpen) {
+    // In order: a 👎 and its reason a moment later must reach the server in that order.
+    voting = voting.then(() => postFeedback(item, vote, reason, keepOpen));
+    return voting;
+  }
+
+  async function postFeedback(item, vote, reason, keepOpen) {
     try {
       const r = await fetch("/api/feedback", {
         method: "POST", headers: { "Content-Type": "application/json" }, credentials: "same-origin",
