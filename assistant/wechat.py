@@ -113,7 +113,10 @@ def chosen_payload(settings, openid: str, text: str) -> str | None:
 def dedup_key(msg) -> str:
     if getattr(msg, "id", None):
         return f"wx:msg:{msg.id}"
-    return f"wx:evt:{msg.source}:{int(msg.create_time.timestamp()) if hasattr(msg.create_time, 'timestamp') else msg.create_time}"
+    # WeChat names an event by FromUserName + CreateTime; the event type and key are added so a
+    # subscribe and a menu click in the same second stay two events.
+    created = int(msg.create_time.timestamp()) if hasattr(msg.create_time, "timestamp") else msg.create_time
+    return f"wx:evt:{msg.source}:{created}:{getattr(msg, 'event', '')}:{getattr(msg, 'key', '') or ''}"
 
 
 # ---------------------------------------------------------------- 客服消息 API

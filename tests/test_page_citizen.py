@@ -201,7 +201,7 @@ class App:
         self.proc = subprocess.Popen([str(ROOT / ".venv/app/bin/uvicorn"), "server:app", "--host", "127.0.0.1",
                                       "--port", str(OFFLINE_PORT)], cwd=ROOT, env=self.env,
                                      stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # loads the encoder and index; slow on busy shared cores
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()[-2000:]
             try:
