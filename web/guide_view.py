@@ -89,7 +89,7 @@ def view(g: Guide) -> dict:
         "applicants": _fact(g, "applicants", g.applicants) if g.applicants else None,
         "conditions": _fact(g, "conditions", g.conditions) if g.conditions else None,
         "materials": materials(g),
-        "materials_check": g.flagged("materials"),
+        "materials_check": "materials" in g.needs_check,  # the whole list; items carry their own mark
         "steps": _fact(g, "steps", g.steps) if g.steps else None,
         "time": time_limit(g),
         "fee": _fact(g, "fee", g.fee) if g.fee else None,
