@@ -198,6 +198,11 @@ class App:
         self.url = f"http://127.0.0.1:{OFFLINE_PORT}"
 
     def start(self):
+        try:  # nothing else may answer on this port, or "stopped" would not mean offline
+            httpx.get(f"{self.url}/health", timeout=1)
+            raise RuntimeError(f"port {OFFLINE_PORT} is already in use")
+        except httpx.ConnectError:
+            pass
         self.proc = subprocess.Popen([str(ROOT / ".venv/app/bin/uvicorn"), "server:app", "--host", "127.0.0.1",
                                       "--port", str(OFFLINE_PORT)], cwd=ROOT, env=self.env,
                                      stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
@@ -219,8 +224,8 @@ class App:
 
 def test_offline_banner_when_the_server_is_stopped_and_the_message_is_kept(stack, stack_env, phone, tmp_path):
     app = App(stack_env, tmp_path / "app2.log")
-    app.start()
     try:
+        app.start()
         page = phone.new_page()
         page.goto(app.url + "/")
         ask(page, "护照要多少钱")
