@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import time
+import uuid
 
 import httpx
 import pytest
@@ -135,13 +136,14 @@ def test_thumbs_down_with_a_reason_is_stored_with_question_answer_and_version(ch
     answer = last_bot(page)
     expect(answer).to_contain_text("120")
     answer.get_by_role("button", name="没有帮助").click()
-    answer.get_by_label("哪里不满意").fill("想知道加急费用")
+    reason = f"想知道加急费用（{uuid.uuid4().hex[:6]}）"
+    answer.get_by_label("哪里不满意").fill(reason)
     answer.get_by_role("button", name="提交原因").click()
     expect(answer.locator(".thanks")).to_have_text("感谢您的反馈")
     expect(answer.get_by_role("button", name="没有帮助")).to_have_attribute("aria-pressed", "true")
     with db(stack_env).connect() as c:
         fb = c.execute(text("SELECT question, answer, index_version, vote, reason FROM feedback "
-                            "WHERE reason = '想知道加急费用'")).one()
+                            "WHERE reason = :r"), {"r": reason}).one()
     version = httpx.get(f"{stack.url}/health").json()["index_version"]
     assert fb.vote == -1 and fb.question == "护照要多少钱" and "120" in fb.answer and fb.index_version == version
 
@@ -219,7 +221,11 @@ class App:
     def stop(self):
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(30)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:  # still loading: a graceful stop has nothing to keep
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
 
 
 def test_offline_banner_when_the_server_is_stopped_and_the_message_is_kept(stack, stack_env, phone, tmp_path):
