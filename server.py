@@ -1,6 +1,7 @@
 """办事通 HTTP app: where it is assembled. Routers per audience live in `web/`:
 
-* `web/citizens.py` — POST /api/chat (through the Rasa server), /wechat, the chat page
+* `web/citizens.py` — the chat page (/), guide pages (/guides), POST /api/chat, /api/feedback, /wechat
+* /static         — web/static (every asset is local: no CDN)
 * `web/hotline.py`  — GET /api/search, POST /api/answer, /api/handoffs (12345 agents)
 * `web/admin.py`    — /api/admin/* (index versions)
 * `web/auth.py`     — /login, /api/auth/* (staff log in/out), /api/admin/users, /api/admin/audit
@@ -12,15 +13,15 @@ Run: `make run` (starts Rasa, the action server and this app together).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 
 from assistant.accounts import has_admin
 from assistant.db import sessions, upgrade

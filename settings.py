@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     # WeChat Official Account token (for signature checks) and app id. Empty: /wechat answers 503.
     wechat_token: str = ""
     wechat_app_id: str = ""
+    # Safe mode (AES) when set: the 43-character EncodingAESKey from the WeChat admin console.
+    wechat_encoding_aes_key: str = ""
+    # AppSecret: needed to send 客服消息 (answers that take longer than WeChat waits, agent replies).
+    wechat_app_secret: str = ""
+    # The WeChat API; tests point it at a local stand-in (tests/wechat_standin.py).
+    wechat_api_base: str = "https://api.weixin.qq.com/cgi-bin/"
+    # WeChat gives up after 5 s and retries: answers not ready by then go out as 客服消息 instead.
+    wechat_reply_timeout: float = 4.0
     # Booking: capacity per centre and slot, and the share of it kept for walk-ins (138号 一、(十二)).
     slot_capacity: int = 10
     walk_in_share: float = 0.3

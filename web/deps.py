@@ -97,6 +97,24 @@ def current_citizen(request: Request, settings: SettingsDep) -> Citizen:
 CitizenDep = Annotated[Citizen, Depends(current_citizen)]
 
 
+def citizen_of(request: Request) -> Citizen | None:
+    """The citizen behind the session cookie, or None (no cookie, or one the server did not issue)."""
+    with sessions(get_settings().database_url)() as s:
+        citizen = accounts.citizen_for_token(s, request.cookies.get(CITIZEN_COOKIE))
+        s.commit()
+    return citizen
+
+
+def new_citizen(response: Response) -> Citizen:
+    """A fresh session (a new Rasa sender, so the conversation starts over) and its cookie."""
+    settings = get_settings()
+    with sessions(settings.database_url)() as s:
+        token, citizen = accounts.new_citizen(s)
+        s.commit()
+    set_citizen_cookie(response, token, settings)
+    return citizen
+
+
 def chat_sender(request: Request, response: Response, body_sender: str) -> Citizen:
     """Who is chatting on /api/chat: a browser that has (or had) a session cookie is its web
     citizen; a plain integration call is `api-<sender>`, which can never reach `web-` or `wx-`."""

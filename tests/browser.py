@@ -1,0 +1,45 @@
+"""Shared browser fixtures for the page tests (CONTRACT.md "Browser tests"): Playwright's sync API
+driving Debian's Chromium (no browser download), and phone-sized contexts.
+
+    from tests.browser import browser, phone, SCREENSHOTS  # noqa: F401  (fixtures)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "var/screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True,
+         "locale": "zh-CN"}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def phone(browser):
+    """A fresh phone-sized browser context (its own cookies and localStorage): one new citizen."""
+    context = browser.new_context(**PHONE)
+    context.set_default_timeout(60_000)  # Rasa on two shared cores can take a while to answer
+    yield context
+    context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    page.screenshot(path=str(path))
+    return path

@@ -1,0 +1,117 @@
+"""A guide (knowledge/schema.py Guide) as the guide page shows it.
+
+The templates read only what `view` returns, so a change to the guide schema (e.g. a source per
+fact) is adapted here, in one place. Every fact carries `check`: True when it awaits an official
+check (待核实) so the page marks it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from assistant.answer import _limit  # the same wording as the chat's answers
+from knowledge.schema import Guide
+
+OTHER = "其他"
+
+
+def by_category(guides: list[Guide]) -> list[tuple[str, list[dict]]]:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for g in sorted(guides, key=lambda g: g.name):
+        groups[g.category or OTHER].append({
+            "id": g.id, "name": g.name, "summary": g.summary or "", "region": g.region,
+            "search": " ".join([g.name, g.category or "", *g.aliases]),
+        })
+    return sorted(groups.items(), key=lambda kv: (kv[0] == OTHER, kv[0]))
+
+
+def _fact(g: Guide, field: str, value) -> dict:
+    return {"value": value, "check": g.flagged(field)}
+
+
+def materials(g: Guide) -> list[dict]:
+    out = []
+    for i, m in enumerate(g.materials):
+        notes = [f"{m.form}{m.copies}份" if m.copies != 1 or m.form != "原件" else "原件"]
+        if m.waivable:
+            notes.append("可容缺后补")
+        if m.e_license:
+            notes.append("可用电子证照代替")
+        out.append({"name": m.name, "condition": m.condition, "notes": "，".join(notes), "detail": m.notes,
+                    "check": g.flagged(f"materials.{i}") or "materials" in g.needs_check})
+    return out
+
+
+def time_limit(g: Guide) -> list[dict]:
+    out = []
+    if g.promised_limit is not None:
+        out.append(_fact(g, "promised_limit", f"承诺时限：{_limit(g.promised_limit)}"))
+    if g.legal_limit is not None:
+        out.append(_fact(g, "legal_limit", f"法定时限：{_limit(g.legal_limit)}"))
+    if g.time_notes:
+        out.append(_fact(g, "time_notes", g.time_notes))
+    if g.trips is not None:
+        out.append(_fact(g, "trips", "一趟不用跑（全程网办）" if g.trips == 0 else f"最多跑{g.trips}趟"))
+    return out
+
+
+def booking(g: Guide) -> list[str]:
+    a = g.appointment
+    if a is None:
+        return ["可直接到现场取号办理，也可在办事通对话中预约。"]
+    out = ["须预约" if a.required else "可预约，也可直接到现场取号"]
+    if a.channels:
+        out.append("预约渠道：" + "、".join(a.channels) + "，也可在办事通对话中预约")
+    if a.walk_in:
+        out.append("未预约的也可现场取号，不会因未预约被拒绝办理（厦府办〔2018〕138号 三、(十二)）")
+    if a.notes:
+        out.append(a.notes)
+    return out
+
+
+SCOPE_TEXT = {
+    "全城通办": "已纳入全城通办：可在厦门任一区的服务点办理，不受户籍或住所所在区限制。",
+    "全省通办": "福建省内通办。",
+    "全国通办": "可跨省通办。",
+    "属地办理": "须在属地（户籍或住所所在地）办理，暂不能跨区通办。",
+}
+
+
+def sources(g: Guide) -> list[dict]:
+    return [{"title": s.title, "doc_number": s.doc_number, "clause": s.clause, "url": s.url} for s in g.sources]
+
+
+def view(g: Guide) -> dict:
+    return {
+        "id": g.id, "name": g.name, "category": g.category, "region": g.region, "summary": g.summary,
+        "kind": g.kind,
+        "department": _fact(g, "department", g.department) if g.department else None,
+        "applicants": _fact(g, "applicants", g.applicants) if g.applicants else None,
+        "conditions": _fact(g, "conditions", g.conditions) if g.conditions else None,
+        "materials": materials(g),
+        "materials_check": "materials" in g.needs_check,  # the whole list; items carry their own mark
+        "steps": _fact(g, "steps", g.steps) if g.steps else None,
+        "time": time_limit(g),
+        "fee": _fact(g, "fee", g.fee) if g.fee else None,
+        "channels": _fact(g, "channels", "、".join(g.channels)) if g.channels else None,
+        "locations": _fact(g, "locations", [l.model_dump() for l in g.locations]),
+        "phone": _fact(g, "phone", g.phone) if g.phone else None,
+        "scope": _fact(g, "scope", SCOPE_TEXT.get(g.scope or "", "")) if g.scope else None,
+        "scope_notes": g.scope_notes,
+        "booking": _fact(g, "appointment", booking(g)),
+        "legal_basis": _fact(g, "legal_basis", g.legal_basis) if g.legal_basis else None,
+        "sources": sources(g),
+        "reviewed": g.reviewed.isoformat(),
+        "needs_check": [field_name(f) for f in g.needs_check],
+        "region_note": "" if g.region == "厦门市" else (
+            "本页内容出自山东省东平县的文件，不是厦门市的规定，仅供参考。" if g.region == "东平县"
+            else f"本页是{g.region}的做法，仅适用于{g.region}。"),
+    }
+
+
+def field_name(field: str) -> str:
+    from knowledge.schema import FIELD_LABELS
+
+    head, _, rest = field.partition(".")
+    label = FIELD_LABELS.get(head, head)
+    return f"{label}第{int(rest) + 1}项" if rest.isdigit() else label
