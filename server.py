@@ -11,19 +11,21 @@ Run: `make run` (starts Rasa, the action server and this app together).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from assistant.db import upgrade
 from assistant.engine import Engine
 from assistant.privacy import MaskingFilter, install_log_masking
 from settings import get_settings
 from web import admin, citizens, hotline
-from web.deps import SettingsDep
+from web.deps import SettingsDep, auth_router
 
 log = logging.getLogger("banshitong.server")
 MAX_BODY = 64 * 1024  # a chat message is at most a few thousand characters
@@ -97,3 +99,7 @@ async def health(request: Request, settings: SettingsDep):
 app.include_router(citizens.router)
 app.include_router(hotline.router)
 app.include_router(admin.router)
+app.include_router(admin.api)
+app.include_router(admin.pages)
+app.include_router(auth_router)  # minimal staff login stand-in (web/deps.py) until the access branch merges
+app.mount("/static", StaticFiles(directory=str(Path(__file__).resolve().parent / "web/static")), name="static")

@@ -2,8 +2,9 @@
 similarity, and the overview figures (questions per day, outcomes, top matters, votes, hand-over waits).
 
 Reads the chat_turns / feedback / handoffs tables written by the chat and hotline code; writes nothing.
-Grouping is jieba-token Jaccard similarity with single-link greedy clustering: cheap, deterministic,
-good enough for a few thousand questions a day, and needs no model in the app process.
+Grouping is Jaccard similarity of content characters (question words and particles dropped) with
+single-link greedy clustering: short Chinese questions share few whole words but many characters
+("养狗要办什么证" / "养狗办证去哪里"), it is deterministic and needs no model in the app process.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-import jieba
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from assistant.db import ChatTurn, Feedback, Handoff
 
-SIMILAR = 0.4  # Jaccard of content tokens above which two questions are "the same gap"
-_STOP = set("的了吗呢吧啊呀么我你他她要想请问怎么如何什么哪里可以能不是有在和与及或还也就都这那个")
+SIMILAR = 0.5  # Jaccard of content characters from which two questions are "the same gap"
+# Particles, pronouns and question words: they say how someone asks, not what about.
+_STOP = set("的了吗呢吧啊呀么我你他她们要想请问怎如何什哪里去可以能不是有在和与及或还也就都这那个办需得该样多少几")
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Gap:
 @dataclass
 class Group:
     items: list[Gap] = field(default_factory=list)
-    tokens: set[str] = field(default_factory=set)
+    tokens: list[set[str]] = field(default_factory=list)  # one set per member (single link)
 
     @property
     def question(self) -> str:  # the most frequent wording stands for the group
@@ -60,8 +61,7 @@ KIND_LABELS = {"downvote": "👎 差评", "refused": "未能回答", "handoff": 
 
 
 def tokens(text: str) -> set[str]:
-    text = re.sub(r"[\s\W_]+", " ", text.lower())
-    return {t for t in jieba.lcut(text) if t.strip() and t not in _STOP}
+    return {ch for ch in re.sub(r"[\s\W_]+", "", text.lower()) if ch not in _STOP}
 
 
 def jaccard(a: set[str], b: set[str]) -> float:
@@ -91,12 +91,15 @@ def group(items: list[Gap], threshold: float = SIMILAR) -> list[Group]:
     groups: list[Group] = []
     for item in items:
         toks = tokens(item.question)
-        best = max(groups, key=lambda g: jaccard(toks, g.tokens), default=None)
-        if best is not None and jaccard(toks, best.tokens) >= threshold:
+        def sim(g: Group) -> float:
+            return max(jaccard(toks, other) for other in g.tokens)
+
+        best = max(groups, key=sim, default=None)
+        if best is not None and sim(best) >= threshold:
             best.items.append(item)
-            best.tokens |= toks
+            best.tokens.append(toks)
         else:
-            groups.append(Group([item], toks))
+            groups.append(Group([item], [toks]))
     return sorted(groups, key=lambda g: (len(g.items), g.last), reverse=True)
 
 

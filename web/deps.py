@@ -137,7 +137,7 @@ auth_router = APIRouter(tags=["staff"])
 
 @auth_router.get("/login", include_in_schema=False)
 def login_page(request: Request, next: str = "/admin"):
-    from web.pages import templates
+    from web.admin import templates
 
     return templates.TemplateResponse(request, "login.html", {"next": next if next.startswith("/") else "/admin"})
 
