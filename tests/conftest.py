@@ -5,6 +5,7 @@ ports, exactly as `make run` does, and stops them at the end."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -35,6 +36,8 @@ def answerer(engine):
 @pytest.fixture(scope="session")
 def stack_env(tmp_path_factory):
     data = tmp_path_factory.mktemp("stack")
+    # The stack serves a copy of the index: admin tests publish and roll back versions in it.
+    shutil.copytree(ROOT / "var/index", data / "index", ignore=shutil.ignore_patterns(".tmp-*"))
     env = dict(os.environ)
     env.update({
         "PYTHONPATH": str(ROOT),
@@ -46,6 +49,7 @@ def stack_env(tmp_path_factory):
         "BST_TRACKER_DIALECT": "sqlite", "BST_TRACKER_DB": str(data / "trackers.db"),
         "BST_DATABASE_URL": f"sqlite:///{data / 'app.db'}",
         "BST_ADMIN_TOKEN": "test-admin-token",
+        "BST_INDEX_DIR": str(data / "index"),
     })
     return env
 
@@ -103,6 +107,7 @@ def reply_text(messages: list[dict]) -> str:
 @pytest.fixture(scope="session")
 def stack(stack_env, tmp_path_factory):
     s = Stack(stack_env, tmp_path_factory.mktemp("logs") / "stack.log")
-    s.start()
+    # A loaded shared machine may need longer than the default to load the Rasa model.
+    s.start(float(os.environ.get("BST_TEST_STACK_TIMEOUT", "300")))
     yield s
     s.stop()

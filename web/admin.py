@@ -19,6 +19,7 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -133,8 +134,11 @@ def _rows(form, prefix: str, fields: tuple, base: list, flags: tuple = ()) -> li
             v = form.get(f"{prefix}-{i}-{f}")
             if v is not None:
                 row[f] = _number(v) if f == "copies" else _opt(v)
-        for f in flags:
-            row[f] = form.get(f"{prefix}-{i}-{f}") == "on"
+        for f in flags:  # a checkbox: only written when ticked or already in the file (defaults stay implicit)
+            if form.get(f"{prefix}-{i}-{f}") == "on":
+                row[f] = True
+            elif f in row:
+                row[f] = False
         if not any(row.get(f) for f in fields[:1]) and not any(row.get(f) for f in fields[1:] if f not in ("form", "copies")):
             continue  # an empty row: the admin left the blank line or cleared it
         out.append({k: v for k, v in row.items() if v is not None and v != ""})
@@ -165,14 +169,15 @@ def guide_from_form(form, base: dict) -> dict:
     if "appointment-present" in form:
         ch = [x.strip() for x in form.get("appointment-channels", "").replace("，", "、").replace(",", "、").split("、") if x.strip()]
         notes, required = _opt(form.get("appointment-notes")), form.get("appointment-required") == "on"
-        walk_in = form.get("appointment-walk_in") == "on"
-        if ch or notes or required:
-            data["appointment"] = {**(base.get("appointment") or {}), "channels": ch, "required": required,
-                                   "walk_in": walk_in, "notes": notes}
-            if notes is None:
-                data["appointment"].pop("notes")
-        else:
-            data["appointment"] = None
+        appt = dict(base.get("appointment") or {})
+        # Write a key when it was in the file or differs from the schema default (keeps diffs to real edits).
+        for key, value, default in (("channels", ch, []), ("required", required, False),
+                                    ("walk_in", form.get("appointment-walk_in") == "on", True), ("notes", notes, None)):
+            if key in appt or value != default:
+                appt[key] = value
+        if appt.get("notes", "") is None:
+            appt.pop("notes")
+        data["appointment"] = appt if appt or base.get("appointment") is not None else None
     # Keep the file tidy: optional fields left empty are dropped rather than written as null.
     for k in [k for k, v in data.items() if v is None and k not in base]:
         data.pop(k)
@@ -252,6 +257,7 @@ async def new_guide(request: Request, user: AdminPage, session: SessionDep):
 
 
 def _guide_or_404(session, gid: str):
+    _ensure_seeded(session)
     rev = kb.current(session, kb.GUIDE, gid)
     if rev is None or rev.deleted:
         raise HTTPException(404, "没有这篇指南")
@@ -328,8 +334,9 @@ def build_page(request: Request, build_id: int, user: AdminPage, session: Sessio
 async def publish_page(request: Request, build_id: int, user: AdminPage, session: SessionDep, settings: SettingsDep):
     form = await request.form()
     try:
-        version = publishing.publish(session, _engine_or_none(request), settings, build_id, user.username,
-                                     form.get("override_reason"))
+        # Loading the candidate takes a moment: off the event loop, so chat requests keep flowing.
+        version = await run_in_threadpool(publishing.publish, session, _engine_or_none(request), settings, build_id,
+                                          user.username, form.get("override_reason"))
     except (publishing.PublishRefused, LookupError, FileNotFoundError) as exc:
         session.rollback()
         return RedirectResponse(f"/admin/index/builds/{build_id}?error={_q(str(exc))}", status_code=303)
@@ -342,8 +349,8 @@ async def activate_page(request: Request, user: AdminPage, session: SessionDep, 
     form = await request.form()
     version = form.get("version") or ""
     try:
-        publishing.activate(session, _engine_or_none(request), settings, version, user.username, "index.rollback",
-                            {"reason": form.get("reason") or None})
+        await run_in_threadpool(publishing.activate, session, _engine_or_none(request), settings, version,
+                                user.username, "index.rollback", {"reason": form.get("reason") or None})
     except FileNotFoundError:
         session.rollback()
         return RedirectResponse(f"/admin/index?msg={_q('没有这个索引版本')}", status_code=303)
