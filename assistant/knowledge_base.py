@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import hashlib
+import io
 import json
 import re
 import tempfile
@@ -298,3 +300,57 @@ def new_guide_template(guide_id: str, name: str) -> str:
         "needs_check": ["materials", "fee", "sources"],
     }
     return guide_yaml(data)
+
+
+# ---------- policy documents: upload ----------
+MAX_UPLOAD = 5 * 1024 * 1024
+
+
+def extract_text(filename: str, data: bytes) -> str:
+    """Plain text of an uploaded policy document (.txt, .docx or a PDF with a text layer)."""
+    name = filename.lower()
+    if len(data) > MAX_UPLOAD:
+        raise InvalidKnowledge([Problem(filename, "文件", "文件过大（上限 5 MB）")])
+    if name.endswith(".txt"):
+        for enc in ("utf-8-sig", "gb18030"):
+            try:
+                text = data.decode(enc)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            raise InvalidKnowledge([Problem(filename, "文件", "无法识别文本编码，请另存为 UTF-8 文本")])
+    elif name.endswith(".docx"):
+        import docx  # python-docx
+
+        try:
+            d = docx.Document(io.BytesIO(data))
+        except Exception:
+            raise InvalidKnowledge([Problem(filename, "文件", "不是有效的 Word (.docx) 文件")])
+        lines = [p.text for p in d.paragraphs]
+        for table in d.tables:  # responsibility tables: one cell per line, as the table layout expects
+            for row in table.rows:
+                lines.extend(c.text for c in row.cells)
+        text = "\n".join(lines)
+    elif name.endswith(".pdf"):
+        from pypdf import PdfReader
+        from pypdf.errors import PdfReadError
+
+        try:
+            text = "\n".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages)
+        except (PdfReadError, ValueError, KeyError):
+            raise InvalidKnowledge([Problem(filename, "文件", "不是有效的 PDF 文件")])
+        if len(re.sub(r"\s", "", text)) < 20:
+            raise InvalidKnowledge([Problem(filename, "文件", "这是扫描版 PDF（没有可提取的文字），请上传带文字的 PDF、Word 或文本文件")])
+    else:
+        raise InvalidKnowledge([Problem(filename, "文件", "只支持 .txt、.docx 和 .pdf 文件")])
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise InvalidKnowledge([Problem(filename, "文件", "文件没有文字内容")])
+    return text
+
+
+def document_file_name(session: Session, text: str) -> str:
+    """`NNN_<sha256 prefix>.txt`, the repository's naming of source files."""
+    numbers = [int(r.key.split("_")[0]) for r in current_all(session, DOCUMENT) if r.key.split("_")[0].isdigit()]
+    return f"{max(numbers, default=-1) + 1:03d}_{hashlib.sha256(text.encode()).hexdigest()[:16]}.txt"

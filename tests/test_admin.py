@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import filecmp
+import io
 import json
 import re
 from html.parser import HTMLParser
@@ -310,3 +311,55 @@ def test_publishing_a_build_with_regressions_needs_a_reason(db, tmp_path):
             publishing.publish(s, None, settings, b.id, "admin1")
         assert publishing.publish(s, None, settings, b.id, "admin1", "已人工核对：旧答案本身有误") == "v2"
     assert (settings.index_dir / "CURRENT").read_text().strip() == "v2"
+
+
+POLICY = """厦门市测试局关于优化办事流程的通知
+一、总体要求
+（一）全面推行预约办事。各服务中心开设线上预约渠道，群众可通过i厦门预约。
+责任单位：市行政服务中心管理委员会
+完成时限：2026年12月底
+（二）推行容缺受理。非关键材料缺失的，先行受理，限期补齐。
+责任单位：各区政府
+"""
+
+
+def _meta(**extra):
+    return {"title": "厦门市测试局关于优化办事流程的通知", "short_title": "测试局优化办事流程通知", "issuer": "厦门市测试局",
+            "date": "2026-11-01", "doc_number": "厦测〔2026〕1号", "region": "厦门市", "layout": "clauses", **extra}
+
+
+def test_policy_upload_previews_clauses_then_saves_a_new_document(client, db):
+    login(client, "admin1", "pw-admin-1")
+    r = client.post("/admin/documents/preview", data=_meta(),
+                    files={"file": ("notice.txt", POLICY.encode("utf-8"), "text/plain")})
+    assert r.status_code == 200 and "预览" in r.text
+    assert "全面推行预约办事" in r.text and "市行政服务中心管理委员会" in r.text and "2026年12月底" in r.text
+    r = client.post("/admin/documents", data={**_meta(), "text": POLICY.replace("\n", "\r\n"), "reason": "新文件"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    with db.begin() as s:
+        docs = {json.loads(d.meta)["title"]: d for d in kb.current_all(s, kb.DOCUMENT)}
+        new = docs["厦门市测试局关于优化办事流程的通知"]
+        assert new.key.startswith("005_") and new.content == POLICY and new.author == "admin1"
+
+
+def test_docx_is_read_and_a_scanned_pdf_is_refused_clearly(client):
+    import docx
+    from pypdf import PdfWriter
+
+    login(client, "admin1", "pw-admin-1")
+    d = docx.Document()
+    for line in POLICY.splitlines():
+        d.add_paragraph(line)
+    buf = io.BytesIO()
+    d.save(buf)
+    r = client.post("/admin/documents/preview", data=_meta(), files={"file": ("notice.docx", buf.getvalue())})
+    assert r.status_code == 200 and "推行容缺受理" in r.text
+    w = PdfWriter()
+    w.add_blank_page(595, 842)  # a page with no text layer, like a scan
+    buf = io.BytesIO()
+    w.write(buf)
+    r = client.post("/admin/documents/preview", data=_meta(), files={"file": ("scan.pdf", buf.getvalue())})
+    assert r.status_code == 422 and "扫描版 PDF" in r.text
+    r = client.post("/admin/documents/preview", data=_meta(), files={"file": ("a.exe", b"MZ")})
+    assert r.status_code == 422 and "只支持" in r.text

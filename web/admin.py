@@ -551,3 +551,60 @@ def api_audit(user: AdminDep, session: SessionDep, limit: int = 100):
     return [{"id": r.id, "at": r.at.isoformat(timespec="seconds"), "actor": r.actor, "action": r.action,
              "target": r.target, "detail": json.loads(r.detail) if r.detail else None} for r in rows]
 
+
+
+# ---------- pages: policy documents ----------
+DOC_META = (("title", "标题"), ("short_title", "简称"), ("issuer", "发文机关"), ("date", "日期（YYYY-MM-DD 或年份）"),
+            ("doc_number", "文号（没有可不填）"))
+
+
+def _doc_meta(form) -> dict:
+    meta = {k: _opt(form.get(k)) for k, _ in DOC_META}
+    meta["region"], meta["layout"] = form.get("region") or "厦门市", form.get("layout") or "clauses"
+    return meta
+
+
+def _documents_page(request, user, session, status_code=200, **ctx):
+    docs = [(r, json.loads(r.meta or "{}")) for r in kb.current_all(session, kb.DOCUMENT)]
+    return render(request, "documents.html", user, status_code=status_code, docs=docs, fields=DOC_META,
+                  regions=choices("region", kb.PolicyDocument), **{"errors": [], "meta": {}, "clauses": None, **ctx})
+
+
+@pages.get("/documents")
+def documents_page(request: Request, user: AdminPage, session: SessionDep, msg: str = ""):
+    _ensure_seeded(session)
+    return _documents_page(request, user, session, msg=msg)
+
+
+@pages.post("/documents/preview")
+async def document_preview(request: Request, user: AdminPage, session: SessionDep):
+    _ensure_seeded(session)
+    form = await request.form()
+    upload, meta = form.get("file"), _doc_meta(form)
+    try:
+        if upload is None or not getattr(upload, "filename", ""):
+            raise kb.InvalidKnowledge([kb.Problem("", "文件", "请选择要上传的文件")])
+        text = kb.extract_text(upload.filename, await upload.read())
+        meta["file"] = kb.document_file_name(session, text)
+        clauses = kb.validate_document(meta, text)
+    except kb.InvalidKnowledge as exc:
+        return _documents_page(request, user, session, 422, errors=[f"{p.field}：{p.message}" for p in exc.problems],
+                               meta=meta)
+    return _documents_page(request, user, session, meta=meta, clauses=clauses, text=text)
+
+
+@pages.post("/documents")
+async def document_save(request: Request, user: AdminPage, session: SessionDep):
+    _ensure_seeded(session)
+    form = await request.form()
+    meta, text = _doc_meta(form), (form.get("text") or "").replace("\r\n", "\n")  # browsers send CRLF
+    meta["file"] = kb.document_file_name(session, text)
+    try:
+        kb.save(session, kb.DOCUMENT, meta["file"], text, user.username, form.get("reason") or "上传政策文件", meta=meta,
+                action="upload")
+    except kb.InvalidKnowledge as exc:
+        session.rollback()
+        return _documents_page(request, user, session, 422, errors=[f"{p.field}：{p.message}" for p in exc.problems],
+                               meta=meta)
+    session.commit()
+    return RedirectResponse(f"/admin/documents?msg={_q('已保存 ' + meta['file'] + '，下次构建索引生效')}", status_code=303)
