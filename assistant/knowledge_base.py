@@ -354,3 +354,35 @@ def document_file_name(session: Session, text: str) -> str:
     """`NNN_<sha256 prefix>.txt`, the repository's naming of source files."""
     numbers = [int(r.key.split("_")[0]) for r in current_all(session, DOCUMENT) if r.key.split("_")[0].isdigit()]
     return f"{max(numbers, default=-1) + 1:03d}_{hashlib.sha256(text.encode()).hexdigest()[:16]}.txt"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m assistant.knowledge_base import [DIR] | export DIR   (automation; the pages do the same)"""
+    import argparse
+    import sys
+
+    from assistant.db import sessions, upgrade
+    from settings import ROOT, get_settings
+
+    ap = argparse.ArgumentParser(prog="python -m assistant.knowledge_base", description=main.__doc__)
+    ap.add_argument("cmd", choices=("import", "export"))
+    ap.add_argument("folder", type=Path, nargs="?", default=ROOT / "knowledge")
+    ap.add_argument("--author", default="system")
+    ap.add_argument("--reason", default="命令行导入")
+    args = ap.parse_args(argv)
+    url = get_settings().database_url
+    upgrade(url)
+    with sessions(url).begin() as session:
+        if args.cmd == "import":
+            result = import_folder(session, args.folder, args.author, args.reason)
+            for p in result["problems"]:
+                print(f"错误: {p}", file=sys.stderr)
+            print(f"imported: {result['added']} new revisions, {result['unchanged']} unchanged")
+            return 1 if result["problems"] else 0
+        snapshot = export_folder(session, args.folder)
+        print(f"exported {len(snapshot)} guides and documents to {args.folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
