@@ -363,3 +363,32 @@ def test_docx_is_read_and_a_scanned_pdf_is_refused_clearly(client):
     assert r.status_code == 422 and "扫描版 PDF" in r.text
     r = client.post("/admin/documents/preview", data=_meta(), files={"file": ("a.exe", b"MZ")})
     assert r.status_code == 422 and "只支持" in r.text
+
+
+def test_a_build_can_be_cancelled_and_leaves_no_version_behind(seeded, tmp_path):
+    import shutil
+    import time
+
+    from assistant import publishing
+    from assistant.db import IndexBuild
+    from settings import Settings
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(ROOT / "var/index", index_dir, ignore=shutil.ignore_patterns(".tmp-*"))
+    before = sorted(p.name for p in index_dir.iterdir())
+    settings = Settings(database_url=str(seeded.kw["bind"].url), index_dir=index_dir)
+    build_id = publishing.start_build(seeded, settings, "admin1")
+    with pytest.raises(publishing.BuildRunning):  # one build at a time
+        publishing.start_build(seeded, settings, "admin1")
+    assert publishing.cancel(seeded, build_id, "admin1")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with seeded() as s:
+            if s.get(IndexBuild, build_id).status != "running":
+                break
+        time.sleep(0.2)
+    with seeded() as s:
+        assert s.get(IndexBuild, build_id).status == "cancelled"
+        assert publishing.status(s, build_id)["phase"] == "cancelled"
+    assert sorted(p.name for p in index_dir.iterdir() if not p.name.startswith(".tmp-")) == before
+    assert not (tmp_path / "staging" / f"build-{build_id}").exists()

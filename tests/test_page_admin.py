@@ -108,7 +108,7 @@ def test_admin_edits_a_fee_builds_compares_publishes_and_rolls_back(stack, deskt
         # Build a candidate with progress; the live index keeps answering meanwhile.
         page.get_by_role("link", name="索引发布").click()
         page.get_by_role("button", name="构建候选索引").click()
-        expect(page.locator("#progress-label")).to_have_text(re.compile(r"正在.*\d+/\d+"), timeout=120_000)
+        expect(page.locator("#progress-label")).to_have_text(re.compile(r"正在.*\d+/\d+"), timeout=600_000)
         screenshot(page, "admin-build-progress")
         report_link = page.locator("#open-report")
         expect(report_link).to_be_visible(timeout=900_000)
