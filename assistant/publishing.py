@@ -42,6 +42,7 @@ log = logging.getLogger("banshitong.publishing")
 CHECKS_FILE = ROOT / "knowledge/checks.jsonl"
 LABELLED_FILE = ROOT / "bench/retrieval_set.jsonl"
 _PROGRESS = re.compile(r"^\[(index|check)\]\s+(\d+)/(\d+)")
+_STARTED = re.compile(r"^\[index\] encoding (\d+) passages")
 
 
 class PublishRefused(Exception):
@@ -215,6 +216,8 @@ def _follow(job: Job, db: sessionmaker, settings: Settings) -> None:
         line = line.rstrip()
         if m := _PROGRESS.match(line):
             job.phase, job.done, job.total = m.group(1), int(m.group(2)), int(m.group(3))
+        elif m := _STARTED.match(line):  # the builder names the passage count before the first batch
+            job.phase, job.done, job.total = "index", 0, int(m.group(1))
         elif line.startswith("[stage] built "):
             job.version = line.split()[-1]
             job.phase, job.done, job.total = "check", 0, 0
