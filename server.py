@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from assistant import publishing
 from assistant.db import upgrade
 from assistant.engine import Engine
 from assistant.privacy import MaskingFilter, install_log_masking
@@ -47,6 +48,7 @@ async def lifespan(app: FastAPI):
         app.state.engine = None
     app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=2.0))
     yield
+    publishing.stop_all()  # a candidate build never outlives the app that started it
     await app.state.http.aclose()
 
 

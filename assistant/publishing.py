@@ -259,6 +259,14 @@ def cancel(db: sessionmaker, build_id: int, actor: str) -> bool:
     return True
 
 
+def stop_all() -> None:
+    """On app shutdown: interrupt running builds (they run in their own process group, so nothing else would)."""
+    for job in list(_JOBS.values()):
+        if job.proc.poll() is None:
+            job.cancelled = True
+            os.killpg(job.proc.pid, signal.SIGINT)
+
+
 def status(session: Session, build_id: int) -> dict | None:
     build = session.get(IndexBuild, build_id)
     if build is None:
