@@ -299,7 +299,7 @@ def guide_diff_page(request: Request, gid: str, user: AdminPage, session: Sessio
 @pages.post("/guides/{gid}/restore")
 async def restore_guide(request: Request, gid: str, user: AdminPage, session: SessionDep):
     form = await request.form()
-    number = int(form.get("number") or 0)
+    number = int(form.get("number")) if str(form.get("number") or "").isdigit() else 0
     try:
         saved = kb.restore(session, kb.GUIDE, gid, number, user.username, form.get("reason") or "")
     except LookupError as exc:
