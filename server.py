@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 
 from assistant.accounts import has_admin
 from assistant.db import sessions, upgrade
+from assistant import publishing
 from assistant.engine import Engine
 from assistant.privacy import MaskingFilter, install_log_masking
 from assistant.store import StoreUnavailable
@@ -55,6 +56,7 @@ async def lifespan(app: FastAPI):
         app.state.engine = None
     app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=2.0))
     yield
+    publishing.stop_all()  # a candidate build never outlives the app that started it
     await app.state.http.aclose()
 
 
@@ -146,3 +148,5 @@ app.include_router(citizens.router)
 app.include_router(bookings.router)
 app.include_router(hotline.router)
 app.include_router(admin.router)
+app.include_router(admin.api)
+app.include_router(admin.pages)

@@ -29,15 +29,15 @@ def reply_of(answerer: Answerer, turns: list[str]) -> str:
     return (a.text + "".join(b.title for b in a.buttons)).replace("％", "%").replace(" ", "")
 
 
+def passes(check: dict, text: str) -> bool:
+    """Every `must` group has one of its alternatives in the reply, and no `must_not` text."""
+    return (all(any(alt in text for alt in group) for group in check["must"])
+            and not any(x in text for x in check.get("must_not", [])))
+
+
 def run_checks(answerer: Answerer, checks: list[dict]) -> list[str]:
     """Ids of the failed checks."""
-    failed = []
-    for c in checks:
-        text = reply_of(answerer, c["turns"])
-        ok = all(any(alt in text for alt in group) for group in c["must"]) and not any(x in text for x in c.get("must_not", []))
-        if not ok:
-            failed.append(c["id"])
-    return failed
+    return [c["id"] for c in checks if not passes(c, reply_of(answerer, c["turns"]))]
 
 
 def main(argv: list[str] | None = None) -> int:

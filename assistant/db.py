@@ -218,3 +218,61 @@ if __name__ == "__main__":
         sys.exit(2)
     upgrade(get_settings().database_url)
     print("database schema up to date")
+
+
+# ---------- admin: knowledge with history, golden questions, candidate index builds (0003) ----------
+class KnowledgeRevision(Base):
+    """One saved state of a guide (YAML text) or a policy document (raw text + registry entry).
+
+    Never updated: every save, restore or import that changes something adds the next number, so
+    the history is the table itself and any two rows can be compared.
+    """
+
+    __tablename__ = "knowledge_revisions"
+    __table_args__ = (UniqueConstraint("kind", "key", "number", name="uq_knowledge_revision"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))  # guide | document
+    key: Mapped[str] = mapped_column(String(120), index=True)  # guide id | source file name
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per (kind, key)
+    content: Mapped[str] = mapped_column(Text)  # the file exactly as exported
+    meta: Mapped[str | None] = mapped_column(Text)  # JSON: a document's documents.yaml entry
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    author: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class GoldenQuestion(Base):
+    """A question admins added to the checks every candidate index must pass (like knowledge/checks.jsonl)."""
+
+    __tablename__ = "golden_questions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    turns: Mapped[str] = mapped_column(Text)  # JSON list of user messages
+    must: Mapped[str] = mapped_column(Text)  # JSON list of groups of alternatives
+    must_not: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    note: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(40))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class IndexBuild(Base):
+    """A candidate index built from the current revisions, its golden-question report and its publication."""
+
+    __tablename__ = "index_builds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(12))  # running | done | failed | cancelled
+    version: Mapped[str | None] = mapped_column(String(80))
+    live_version: Mapped[str | None] = mapped_column(String(80))  # what it was compared with
+    revisions: Mapped[str] = mapped_column(Text)  # JSON {"guide/<id>": number, ...}
+    report: Mapped[str | None] = mapped_column(Text)  # JSON, see assistant.publishing
+    error: Mapped[str | None] = mapped_column(Text)
+    started_by: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    published_by: Mapped[str | None] = mapped_column(String(40))
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    override_reason: Mapped[str | None] = mapped_column(Text)

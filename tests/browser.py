@@ -38,8 +38,24 @@ def phone(browser):
     context.close()
 
 
+@pytest.fixture()
+def desktop_page(browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = ctx.new_page()
+    yield page
+    ctx.close()
+
+
+@pytest.fixture()
+def phone_page(browser):
+    ctx = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+    page = ctx.new_page()
+    yield page
+    ctx.close()
+
+
 def screenshot(page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / name
-    page.screenshot(path=str(path))
+    path = SCREENSHOTS / (name if name.endswith(".png") else f"{name}.png")
+    page.screenshot(path=str(path), full_page=not name.endswith(".png"))
     return path

@@ -5,6 +5,7 @@ ports, exactly as `make run` does, and stops them at the end."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -35,6 +36,8 @@ def answerer(engine):
 @pytest.fixture(scope="session")
 def stack_env(tmp_path_factory):
     data = tmp_path_factory.mktemp("stack")
+    # The stack serves a copy of the index: admin tests publish and roll back versions in it.
+    shutil.copytree(ROOT / "var/index", data / "index", ignore=shutil.ignore_patterns(".tmp-*"))
     # As on a fresh machine: no BST_ setting leaks in from the caller (or a test's monkeypatch).
     env = {k: v for k, v in os.environ.items() if not k.startswith("BST_") or k.startswith("BST_TEST_")}
     env.update({
@@ -50,6 +53,7 @@ def stack_env(tmp_path_factory):
         # (tests/test_access.py), the shared stack runs without them.
         "BST_CHAT_PER_MINUTE": "0", "BST_SEARCH_PER_MINUTE": "0", "BST_LOGIN_PER_MINUTE": "0",
         "BST_BOOKING_LOOKUP_PER_MINUTE": "0",
+        "BST_INDEX_DIR": str(data / "index"),
     })
     return env
 
@@ -138,6 +142,7 @@ def login(url: str, username: str, password: str) -> httpx.Client:
 @pytest.fixture(scope="session")
 def stack(stack_env, tmp_path_factory):
     s = Stack(stack_env, tmp_path_factory.mktemp("logs") / "stack.log")
-    s.start()
+    # A loaded shared machine may need longer than the default to load the Rasa model.
+    s.start(float(os.environ.get("BST_TEST_STACK_TIMEOUT", "300")))
     yield s
     s.stop()

@@ -61,6 +61,7 @@ def db(settings: SettingsDep) -> Iterator[Session]:
 
 
 DbDep = Annotated[Session, Depends(db)]
+SessionDep = DbDep  # the name the admin routes use
 
 
 # ---------------------------------------------------------------- citizens
