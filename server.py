@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from assistant.db import upgrade
 from assistant.engine import Engine
 from assistant.privacy import MaskingFilter, install_log_masking
 from settings import get_settings
 from web import admin, citizens, hotline
-from web.deps import SettingsDep
+from web.deps import SettingsDep, local_auth_router
 
 log = logging.getLogger("banshitong.server")
 MAX_BODY = 64 * 1024  # a chat message is at most a few thousand characters
@@ -94,6 +96,8 @@ async def health(request: Request, settings: SettingsDep):
     }
 
 
+app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "web/static"), name="static")
 app.include_router(citizens.router)
 app.include_router(hotline.router)
 app.include_router(admin.router)
+app.include_router(local_auth_router)  # stand-in for the access helper's login (see web/deps.py)

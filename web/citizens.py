@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+from typing import Annotated
 
 import httpx
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -15,6 +17,7 @@ from assistant.answer import Answer, Context
 from assistant.privacy import mask
 from settings import Settings
 from web.deps import SettingsDep, engine
+from web.deps import api_sender, chat_sender  # stand-ins until the citizen helper's identity lands
 
 log = logging.getLogger("banshitong.citizens")
 router = APIRouter(tags=["citizens"])
@@ -41,21 +44,25 @@ async def chat(req: ChatRequest, request: Request, settings: SettingsDep):
     if not req.message.strip():
         # A client error, but answered in the chat's own shape so any client can show it.
         return JSONResponse([{"recipient_id": req.sender, "text": EMPTY_REPLY}], status_code=422)
-    log.info("chat %s: %s", req.sender, mask(req.message[:200]))
+    sender = chat_sender(request, req.sender)
+    log.info("chat %s: %s", sender, mask(req.message[:200]))
+    held = await run_in_threadpool(_to_agent, settings, sender, req.message)
+    if held is not None:  # an agent holds this conversation: the bot stays silent
+        return held
     try:
         r = await request.app.state.http.post(
-            f"{settings.rasa_url}/webhooks/rest/webhook", json={"sender": req.sender, "message": req.message}
+            f"{settings.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": req.message}
         )
         r.raise_for_status()
         messages = r.json()
         if isinstance(messages, list) and messages:
             return messages
-        log.warning("rasa returned no messages for %s", req.sender)
+        log.warning("rasa returned no messages for %s", sender)
     except (httpx.HTTPError, ValueError) as exc:
         log.warning("rasa unavailable (%s); answering directly", type(exc).__name__)
     # Degraded mode: the dialogue server is down or silent; still answer the question itself.
     eng = engine(request)
-    return answer_messages(req.sender, eng.get().answerer.run(req.message, Context()))
+    return answer_messages(sender, eng.get().answerer.run(req.message, Context()))
 
 
 WECHAT_ONLY_TEXT = "目前只支持文字消息，请直接输入您要咨询的问题，例如“护照要多少钱”。"
@@ -113,3 +120,39 @@ async def wechat_message(request: Request, settings: SettingsDep,
         replies = await chat(ChatRequest(sender=sender, message=msg.content[:20000] or " "), request, settings)
         text = wechat_text(replies if isinstance(replies, list) else json.loads(replies.body))
     return Response(create_reply(text, msg).render(), media_type="application/xml")
+
+
+# ---------------------------------------------------------------- hand-over to an agent (agent helper)
+
+def _to_agent(settings: Settings, sender: str, text: str) -> list[dict] | None:
+    """While an agent holds this citizen's conversation the message goes to the agent, not to Rasa.
+    Returns the reply for the citizen (a notice the first time, then nothing) or None."""
+    from assistant import handoffs
+    from assistant.db import sessions
+
+    with sessions(settings.database_url)() as s:
+        h = handoffs.taken_for(s, sender)
+        if h is None:
+            return None
+        notice = handoffs.from_citizen(s, h, text)
+        s.commit()
+    log.info("chat %s: to agent (hand-over %d)", sender, h.id)
+    return [{"recipient_id": sender, "text": notice, "custom": {"handoff": "taken"}}] if notice else []
+
+
+@router.get("/api/chat/updates", summary="Hand-over state and agent messages after a message id (polled)")
+def chat_updates(request: Request, settings: SettingsDep, after: Annotated[int, Query(ge=0)] = 0,
+                 sender: Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[\w\-.@:]+$")] = None):
+    """{"handoff": {"id","status","agent"} | null, "messages": [{"id","who","text","at"}]}. The web
+    page's citizen comes from the session cookie; a trusted integration without one names its
+    `sender` (it can only ever reach an api- conversation)."""
+    from assistant import handoffs
+    from assistant.db import sessions
+    from web.deps import current_citizen
+
+    if request.cookies.get("bst_citizen") or sender is None:
+        who = current_citizen(request, settings).sender
+    else:
+        who = api_sender(sender)
+    with sessions(settings.database_url)() as s:
+        return handoffs.citizen_updates(s, who, after)
