@@ -2,9 +2,14 @@
 
 import re
 
-import httpx
-
 from tests.conftest import reply_text
+from tests.staff import login, make_staff
+
+
+def queued(stack) -> list[dict]:
+    """The hand-over queue as a logged-in agent sees it."""
+    client = login(stack.url, *make_staff(stack.env["BST_DATABASE_URL"], "agent"))
+    return client.get("/api/handoffs").json()
 
 
 def test_context_follow_ups_answer_about_the_right_matter(stack):
@@ -35,8 +40,7 @@ def test_handover_queues_the_conversation_with_a_summary(stack):
     stack.chat(s, "护照要多少钱")
     t = reply_text(stack.chat(s, "转人工"))
     assert "12345" in t
-    queued = httpx.get(f"{stack.url}/api/handoffs").json()
-    mine = [h for h in queued if h["sender"] == s]
+    mine = [h for h in queued(stack) if h["sender"] == s]
     assert mine and mine[0]["matter"] == "passport"
     assert any("护照要多少钱" in turn["text"] for turn in mine[0]["summary"]["turns"])
 
@@ -51,7 +55,7 @@ def test_two_unanswerable_questions_in_a_row_hand_over(stack):
     stack.chat(s, "火星移民证怎么办理")
     t = reply_text(stack.chat(s, "木星户口怎么迁"))
     assert "人工" in t
-    assert any(h["sender"] == s for h in httpx.get(f"{stack.url}/api/handoffs").json())
+    assert any(h["sender"] == s for h in queued(stack))
 
 
 def test_nonexistent_matter_gets_no_checklist(stack):

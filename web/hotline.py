@@ -79,9 +79,10 @@ class AnswerResponse(BaseModel):
 
 
 # The bot answers from a hit only at or above settings.min_confidence, so 低 marks exactly the
-# hits the bot itself would not answer from. 高 starts HIGH_MARGIN above that: on the retrieval
-# set (bench/retrieval_set.jsonl, `python -m bench.agent_lookup --calibrate`) a top hit at or above
-# it is the expected guide/clause in almost every case, while 中 hits are right about half the time.
+# hits the bot itself would not answer from; 高 starts HIGH_MARGIN above that. Measured with
+# `python -m bench.agent_lookup --calibrate` on bench/retrieval_set.jsonl (322 questions, 8 hits
+# each): a 高 hit is the labelled target 51% of the time, a 中 hit 9%, a 低 hit 1% (most questions
+# have one target among eight hits); for out-of-scope questions the top hit is 低 in 32 of 41.
 HIGH_MARGIN = 0.2
 
 
