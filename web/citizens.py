@@ -8,7 +8,7 @@ import re
 from typing import Annotated
 
 import httpx
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -17,7 +17,7 @@ from assistant.answer import Answer, Context
 from assistant.privacy import mask
 from settings import Settings
 from web.deps import SettingsDep, engine
-from web.deps import api_sender, chat_sender  # stand-ins until the citizen helper's identity lands
+from web.deps import chat_sender, current_citizen
 
 log = logging.getLogger("banshitong.citizens")
 router = APIRouter(tags=["citizens"])
@@ -40,11 +40,11 @@ EMPTY_REPLY = "您好，请输入您要咨询的问题，例如：“结婚登�
 
 
 @router.post("/api/chat", summary="Send a chat message; returns the bot's messages (Rasa REST shape)")
-async def chat(req: ChatRequest, request: Request, settings: SettingsDep):
+async def chat(req: ChatRequest, request: Request, settings: SettingsDep, response: Response = None):
     if not req.message.strip():
         # A client error, but answered in the chat's own shape so any client can show it.
         return JSONResponse([{"recipient_id": req.sender, "text": EMPTY_REPLY}], status_code=422)
-    sender = chat_sender(request, req.sender)
+    sender = chat_sender(request, response or Response(), req.sender).sender
     log.info("chat %s: %s", sender, mask(req.message[:200]))
     held = await run_in_threadpool(_to_agent, settings, sender, req.message)
     if held is not None:  # an agent holds this conversation: the bot stays silent
@@ -141,18 +141,17 @@ def _to_agent(settings: Settings, sender: str, text: str) -> list[dict] | None:
 
 
 @router.get("/api/chat/updates", summary="Hand-over state and agent messages after a message id (polled)")
-def chat_updates(request: Request, settings: SettingsDep, after: Annotated[int, Query(ge=0)] = 0,
+def chat_updates(request: Request, response: Response, settings: SettingsDep, after: Annotated[int, Query(ge=0)] = 0,
                  sender: Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[\w\-.@:]+$")] = None):
     """{"handoff": {"id","status","agent"} | null, "messages": [{"id","who","text","at"}]}. The web
     page's citizen comes from the session cookie; a trusted integration without one names its
     `sender` (it can only ever reach an api- conversation)."""
     from assistant import handoffs
     from assistant.db import sessions
-    from web.deps import current_citizen
 
-    if request.cookies.get("bst_citizen") or sender is None:
-        who = current_citizen(request, settings).sender
+    if sender is None:
+        who = current_citizen(request, settings).sender  # 401 without a session
     else:
-        who = api_sender(sender)
+        who = chat_sender(request, response, sender).sender  # the cookie wins, as on /api/chat
     with sessions(settings.database_url)() as s:
         return handoffs.citizen_updates(s, who, after)

@@ -259,7 +259,7 @@
   const conv = $("conversation"), convMsgs = $("conv-messages"), convError = $("conv-error");
   const takeBtn = $("take"), replyForm = $("reply-form"), closeForm = $("close-form");
   const myId = Number($("agent-name").dataset.agentId);
-  let queue = [], known = null, openId = null, openLast = -1, audio = null;
+  let queue = [], known = null, openId = null, openLast = -1, openStatus = null, audio = null;
 
   function beep() {
     if (!$("sound").checked) return;
@@ -321,7 +321,10 @@
     if (fresh.length) beep();
     if (openId !== null) {
       const h = list.find((x) => x.id === openId);
-      if (h && h.last_message_id !== openLast) openConversation(openId, true);
+      // Grown, or gone from my queue (another agent took it, or it closed): show its new state.
+      if (h ? h.last_message_id !== openLast || h.status !== openStatus : openStatus !== "closed") {
+        openConversation(openId, true);
+      }
     }
   }
 
@@ -340,11 +343,13 @@
       li.appendChild(el("span", "msg-text", m.text));
       convMsgs.appendChild(li);
     });
+    convMsgs.scrollTop = convMsgs.scrollHeight;  // the newest message in view
     const mine = c.status === "taken" && c.agent_id === myId;
     takeBtn.hidden = c.status !== "waiting";
     replyForm.hidden = !mine;
     closeForm.hidden = !mine;
     openLast = c.last_message_id;
+    openStatus = c.status;
   }
 
   async function openConversation(id, quiet) {
@@ -352,7 +357,7 @@
     if (!quiet) convError.textContent = "";
     try {
       renderConversation(await api("GET", "/api/handoffs/" + id));
-      if (!quiet) renderQueue();
+      if (!quiet) { renderQueue(); $("conv-h").focus(); }
     } catch (e) {
       convError.textContent = e.message;
     }
