@@ -1,20 +1,22 @@
-"""Shared Playwright fixtures (CONTRACT.md): Debian's Chromium, never a downloaded browser.
+"""Shared browser fixtures for the page tests (CONTRACT.md "Browser tests"): Playwright's sync API
+driving Debian's Chromium (no browser download), and phone-sized contexts.
 
-    from tests.browser import browser  # noqa: F401  (the fixture)
+    from tests.browser import browser, phone, SCREENSHOTS  # noqa: F401  (fixtures)
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "var/screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "var/screenshots"
-PHONE = {"width": 390, "height": 844}
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True,
+         "locale": "zh-CN"}
 
 
 @pytest.fixture(scope="session")
@@ -27,15 +29,27 @@ def browser():
         b.close()
 
 
+@pytest.fixture
+def phone(browser):
+    """A fresh phone-sized browser context (its own cookies and localStorage): one new citizen."""
+    context = browser.new_context(**PHONE)
+    context.set_default_timeout(60_000)  # Rasa on two shared cores can take a while to answer
+    yield context
+    context.close()
+
+
 def screenshot(page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    path = SCREENSHOTS / name
+    page.screenshot(path=str(path))
     return path
 
 
 def wait_until(check, timeout: float = 20.0, every: float = 0.2):
-    """Polls `check()` until it returns something truthy (for API-side waits; pages use expect)."""
+    """Polls `check()` until it returns something truthy — for waits on the HTTP side; pages use
+    Playwright's auto-waiting `expect`. (Added by the agent helper.)"""
+    import time
+
     deadline = time.monotonic() + timeout
     while True:
         value = check()

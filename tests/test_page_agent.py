@@ -85,6 +85,11 @@ def test_agent_searches_as_they_type_and_copies_the_ready_answer(agent_page):
     assert page.evaluate("navigator.clipboard.readText()") == answer.text_content()
     page.keyboard.press("/")
     expect(box).to_be_focused()
+    with page.context.expect_page() as opened:  # Enter opens the selected guide in a new tab
+        box.press("Enter")
+    guide = first.get_by_role("link", name="打开完整指南").get_attribute("href")
+    assert guide.startswith("/guides/") and opened.value.url.endswith(guide)
+    opened.value.close()
 
     # One click copies too (after a new search, the new answer).
     box.fill("")
@@ -100,7 +105,7 @@ def test_agent_searches_as_they_type_and_copies_the_ready_answer(agent_page):
     expect(recent).to_contain_text("市民问残疾证换领")
     page.reload()
     expect(recent.get_by_role("button", name="来电人咨询护照办理材料")).to_be_visible()
-    screenshot(page, "agent-console-lookup")
+    screenshot(page, "agent-console-lookup.png")
 
 
 def test_district_rules_are_marked_as_such(agent_page):
@@ -148,7 +153,7 @@ def test_handover_round_trip_between_citizen_and_agent(agent_page, citizen):
 
     assert say(citizen, "2016年办的") == []
     expect(messages).to_contain_text("2016年办的", timeout=15000)  # the citizen's answer, live
-    screenshot(page, "agent-console-handover")
+    screenshot(page, "agent-console-handover.png")
 
     page.get_by_label("处理结果").fill("已告知续办材料")
     page.get_by_role("button", name="结束会话，交还机器人").click()
