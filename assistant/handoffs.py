@@ -122,7 +122,8 @@ def close(session: Session, handoff_id: int, agent: StaffUser, outcome: str) -> 
 
 # ------------------------------------------------------------------ reading
 
-def _iso(t: dt.datetime | None) -> str | None:
+def iso(t: dt.datetime | None) -> str | None:
+    """A stored (naive UTC) time as ISO 8601 with Z, so browsers compute waiting times right."""
     return t.isoformat(timespec="seconds") + "Z" if t else None  # stored as naive UTC
 
 
@@ -146,7 +147,7 @@ def describe(session: Session, handoffs: list[Handoff]) -> list[dict]:
         except ValueError:
             summary = {}
         out.append({"id": h.id, "sender": h.sender, "reason": h.reason, "matter": h.matter, "status": h.status,
-                    "created_at": _iso(h.created_at), "taken_at": _iso(h.taken_at), "closed_at": _iso(h.closed_at),
+                    "created_at": iso(h.created_at), "taken_at": iso(h.taken_at), "closed_at": iso(h.closed_at),
                     "agent_id": h.agent_id, "agent": names.get(h.agent_id), "outcome": h.outcome,
                     "summary": summary, "last_message_id": last.get(h.id, 0)})
     return out
@@ -176,7 +177,7 @@ def _display_names(session: Session, msgs) -> dict[str, str]:
 
 
 def _message(m: HandoffMessage, names: dict[str, str] | None = None) -> dict:
-    return {"id": m.id, "who": m.who, "text": m.text, "at": _iso(m.created_at),
+    return {"id": m.id, "who": m.who, "text": m.text, "at": iso(m.created_at),
             "author": (names or {}).get(m.author or "", m.author) if m.who == "agent" else None}
 
 

@@ -322,7 +322,7 @@ async def reply(handoff_id: int, req: ReplyIn, settings: SettingsDep, user: Agen
                 s.rollback()
                 _fail(exc)
             s.commit()
-            return {"id": m.id, "who": m.who, "text": m.text, "at": ho._iso(m.created_at),
+            return {"id": m.id, "who": m.who, "text": m.text, "at": ho.iso(m.created_at),
                     "author": user.display_name}, s.get(Handoff, handoff_id).sender
 
     out, sender = await run_in_threadpool(run)
