@@ -203,12 +203,28 @@ _ASKS = re.compile(r"[吗呢？?]|怎么|怎样|如何|多少|哪|什么|能否|
 LONG_MESSAGE = 120
 
 
+# How 12345 agents (and some citizens writing for others) frame a question: "来电人咨询…",
+# "市民问…", "群众反映…", "帮我老妈问一下…". The frame names who asks, not what is asked.
+_REQUEST_PREFIX = re.compile(
+    r"^(?:(?:来电|致电)(?:人|者|市民|群众)?|市民|群众|居民|办事人|申请人|客户|用户|老人|家属|"
+    r"(?:帮|替|给)?(?:我|他|她)?(?:家)?(?:老妈|老爸|妈妈|爸爸|妈|爸|父母|孩子|朋友|家人)?)"
+    r"\s*(?:来电|致电|打电话)?\s*(?:想|要)?(?:咨询|询问|问询|问一下|问问|问|反映|了解|想了解|查询)(?:一下|下)?"
+    r"(?:关于|有关)?\s*[:：,，]?\s*")
+
+
+def strip_request_prefix(text: str) -> str:
+    """"来电人咨询护照办理材料" → "护照办理材料"; text without such a frame is returned as is."""
+    out = _REQUEST_PREFIX.sub("", text.strip(), count=1)
+    return out if len(out) >= 2 else text.strip()
+
+
 def extract_question(text: str, lookup: MatterLookup) -> str:
     """From a long message (pasted text, a story, noise) keep the sentence that asks something.
 
     Scored by: names a matter, has a question type, has a question word; ties go to the later
-    sentence (people tend to ask at the end).
+    sentence (people tend to ask at the end). An agent's frame ("来电人咨询…") is dropped first.
     """
+    text = strip_request_prefix(text)
     if len(text) <= LONG_MESSAGE:
         return text
     best, best_score = text[-LONG_MESSAGE:], 0

@@ -59,3 +59,18 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / (name if name.endswith(".png") else f"{name}.png")
     page.screenshot(path=str(path), full_page=not name.endswith(".png"))
     return path
+
+
+def wait_until(check, timeout: float = 20.0, every: float = 0.2):
+    """Polls `check()` until it returns something truthy — for waits on the HTTP side; pages use
+    Playwright's auto-waiting `expect`. (Added by the agent helper.)"""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+        time.sleep(every)

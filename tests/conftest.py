@@ -109,7 +109,7 @@ def reply_text(messages: list[dict]) -> str:
 
 
 def create_staff(database_url: str, role: str = "agent", username: str | None = None,
-                 password: str | None = None) -> tuple[str, str]:
+                 password: str | None = None, display_name: str | None = None) -> tuple[str, str]:
     """A staff account made by the domain function the CLI uses; returns (username, password)."""
     import uuid
 
@@ -120,7 +120,7 @@ def create_staff(database_url: str, role: str = "agent", username: str | None = 
     username = username or f"{role}-{uuid.uuid4().hex[:8]}"
     password = password or f"pw-{uuid.uuid4().hex}"
     with sessions(database_url)() as s:
-        accounts.create_user(s, username, role, password=password)  # a chosen password: no forced change
+        accounts.create_user(s, username, role, password=password, display_name=display_name)  # a chosen password: no forced change
         s.commit()
     return username, password
 

@@ -17,29 +17,25 @@ import logging
 import re
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import httpx
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 from sqlalchemy import func
 
-from assistant import conversations, wechat
+from assistant import conversations, handoffs, wechat
 from assistant.answer import Answer, Context
 from assistant.db import HandoffMessage, sessions
 from assistant.privacy import mask
 from assistant.store import StoreUnavailable, shared_store
 from settings import Settings
 from web import guide_view
-from web.deps import (SettingsDep, backends_available, channel_of, chat_sender, citizen_of, engine, ensure_citizen,
-                      new_citizen, over_limit, rate_limit)
+from web.deps import (SettingsDep, backends_available, channel_of, chat_sender, citizen_of, current_citizen, engine,
+                      ensure_citizen, new_citizen, over_limit, rate_limit)
 
-try:
-    from assistant import handoffs  # the agent helper's module (CONTRACT.md "Hand-overs")
-except ImportError:  # until the agent branch is merged: no hand-over can be "taken" yet
-    handoffs = None
 
 log = logging.getLogger("banshitong.citizens")
 router = APIRouter(tags=["citizens"])
@@ -96,8 +92,6 @@ async def _ask_rasa(request: Request, settings: Settings, sender: str, message: 
 
 def _to_agent(settings: Settings, sender: str, message: str) -> list[dict] | None:
     """While an agent holds the conversation the bot stays silent: the message goes to the agent."""
-    if handoffs is None:
-        return None
     with sessions(settings.database_url)() as s:
         h = handoffs.taken_for(s, sender)
         if h is None:
@@ -337,3 +331,17 @@ async def wechat_message(request: Request, settings: SettingsDep, signature: str
     if crypto is not None:
         xml = crypto.encrypt_message(xml, nonce, timestamp)
     return Response(xml, media_type="application/xml")
+
+
+@router.get("/api/chat/updates", summary="Hand-over state and agent messages after a message id (polled)")
+def chat_updates(request: Request, response: Response, settings: SettingsDep, after: Annotated[int, Query(ge=0)] = 0,
+                 sender: Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[\w\-.@:]+$")] = None):
+    """{"handoff": {"id","status","agent"} | null, "messages": [{"id","who","text","at"}]}. The web
+    page's citizen comes from the session cookie; a trusted integration without one names its
+    `sender` (it can only ever reach an api- conversation)."""
+    if sender is None:
+        who = current_citizen(request, settings).sender  # 401 without a session
+    else:
+        who = chat_sender(request, response, sender).sender  # the cookie wins, as on /api/chat
+    with sessions(settings.database_url)() as s:
+        return handoffs.citizen_updates(s, who, after)

@@ -1,0 +1,165 @@
+"""The 12345 agent console in a real browser (Debian Chromium), against the real stack.
+
+The citizen's side of a hand-over is a second browser context holding a citizen session cookie.
+The citizen chat page (/) is built on another branch; until it is merged this context talks
+through the same HTTP calls that page makes: POST /api/chat and GET /api/chat/updates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+import pytest
+from playwright.sync_api import expect
+
+from assistant.db import CitizenSession, sessions
+from assistant.handoffs import TAKEN_NOTICE
+from tests.browser import browser, screenshot, wait_until  # noqa: F401  (browser is a fixture)
+from tests.conftest import create_staff
+
+pytestmark = pytest.mark.usefixtures("stack")
+
+
+@pytest.fixture()
+def agent_page(stack, browser):
+    username, password = create_staff(stack.env["BST_DATABASE_URL"], "agent", display_name="林晓")
+    ctx = browser.new_context(base_url=stack.url, permissions=["clipboard-read", "clipboard-write"],
+                              viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = ctx.new_page()
+    page.goto("/agent")
+    expect(page).to_have_url(re.compile(r"/login\?next=/agent"))  # not logged in: to the login page
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+    expect(page).to_have_url(re.compile(r"/agent$"))
+    expect(page.get_by_role("heading", name="办事通 · 12345 坐席工作台")).to_be_visible()
+    yield page
+    ctx.close()
+
+
+@pytest.fixture()
+def citizen(stack, browser):
+    """A second browser context as a web citizen (session cookie issued like the chat page does)."""
+    token, sender = secrets.token_urlsafe(32), "web-" + secrets.token_hex(16)
+    with sessions(stack.env["BST_DATABASE_URL"])() as s:
+        s.add(CitizenSession(token_hash=hashlib.sha256(token.encode()).hexdigest(), sender=sender))
+        s.commit()
+    ctx = browser.new_context(base_url=stack.url)
+    ctx.add_cookies([{"name": "bst_citizen", "value": token, "url": stack.url}])
+    yield ctx
+    ctx.close()
+
+
+def say(citizen, text: str) -> list[str]:
+    r = citizen.request.post("/api/chat", data={"sender": "ignored-with-cookie", "message": text}, timeout=60000)
+    assert r.ok, r.text()
+    return [m.get("text", "") for m in r.json()]
+
+
+def test_agent_searches_as_they_type_and_copies_the_ready_answer(agent_page):
+    page = agent_page
+    box = page.get_by_label("输入来电人的问题")
+    box.press_sequentially("来电人咨询护照办理材料", delay=40)  # agent shorthand, typed key by key
+    hits = page.get_by_role("listbox", name="查询结果").get_by_role("option")
+    first = hits.first
+    expect(first).to_contain_text("护照")
+    expect(first.locator("mark").first).to_be_visible()  # matched words highlighted
+    expect(first).to_contain_text(re.compile(r"相关度：[高中低]"))
+    expect(first).to_contain_text(re.compile(r"办事指南《.*》 · \d{4}-\d{2}-\d{2} 审核|政策条款："))
+    answer = page.locator("#answer-text")
+    expect(answer).to_contain_text("材料")
+    expect(answer).to_contain_text("来源")
+    expect(page.get_by_role("link", name=re.compile("查看完整办事指南"))).to_have_attribute("href", re.compile(r"^/guides/"))
+
+    # Keyboard first: arrows / J/K move through hits, / focuses the search, c copies.
+    expect(first).to_have_attribute("aria-selected", "true")
+    box.press("ArrowDown")
+    expect(hits.nth(1)).to_have_attribute("aria-selected", "true")
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("k")
+    expect(first).to_have_attribute("aria-selected", "true")
+    page.keyboard.press("c")
+    expect(page.get_by_text("已复制")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == answer.text_content()
+    page.keyboard.press("/")
+    expect(box).to_be_focused()
+    with page.context.expect_page() as opened:  # Enter opens the selected guide in a new tab
+        box.press("Enter")
+    guide = first.get_by_role("link", name="打开完整指南").get_attribute("href")
+    assert guide.startswith("/guides/") and opened.value.url.endswith(guide)
+    opened.value.close()
+
+    # One click copies too (after a new search, the new answer).
+    box.fill("")
+    box.press_sequentially("市民问残疾证换领", delay=40)
+    expect(answer).to_contain_text("残疾")
+    expect(page.locator("#copied")).to_have_text("")
+    page.get_by_role("button", name=re.compile("复制答复")).click()
+    expect(page.get_by_text("已复制")).to_be_visible()
+    assert "残疾" in page.evaluate("navigator.clipboard.readText()")
+
+    # The agent's recent searches are kept for that agent (server-side: they survive a reload).
+    recent = page.get_by_role("region", name="我的最近查询")
+    expect(recent).to_contain_text("市民问残疾证换领")
+    page.reload()
+    expect(recent.get_by_role("button", name="来电人咨询护照办理材料")).to_be_visible()
+    screenshot(page, "agent-console-lookup.png")
+
+
+def test_district_rules_are_marked_as_such(agent_page):
+    page = agent_page
+    page.get_by_label("输入来电人的问题").press_sequentially("海沧区周末轮值", delay=30)
+    hit = page.get_by_role("option").filter(has_text="海沧")
+    expect(hit.first.locator(".region-tag")).to_have_text("海沧区规定")
+
+
+def test_handover_round_trip_between_citizen_and_agent(agent_page, citizen):
+    page = agent_page
+    question = "我儿子的护照快过期了续办要带什么"
+    assert any("材料" in t for t in say(citizen, question))
+    assert any("12345" in t for t in say(citizen, "转人工"))
+
+    # The hand-over appears in the queue by itself (server-sent events), with the summary.
+    item = page.get_by_role("list", name="转人工队列").get_by_role("button").filter(has_text=question)
+    expect(item).to_be_visible(timeout=15000)
+    expect(item).to_contain_text("用户要求转人工")
+    expect(item).to_contain_text("护照")
+    expect(item).to_contain_text("已等待")
+    expect(page).to_have_title(re.compile(r"^\(\d+\) "))  # the title badge
+
+    item.click()
+    page.get_by_role("button", name="接入此会话").click()
+    expect(page.locator("#conv-meta")).to_contain_text("已由 林晓 接入")
+
+    # The bot falls silent: the citizen gets only the notice, then nothing; the agent sees the message.
+    assert say(citizen, "请问还在吗") == [TAKEN_NOTICE]
+    assert say(citizen, "护照要多少钱") == []
+    messages = page.get_by_role("list", name="对话记录")
+    expect(messages).to_contain_text("护照要多少钱", timeout=15000)
+    expect(messages).to_contain_text(question)  # the turns before the hand-over stay readable
+
+    page.get_by_label("回复市民").fill("您好，我是人工客服林晓。请问护照是哪一年办的？")
+    page.get_by_role("button", name="发送").click()
+
+    def agent_message():
+        up = citizen.request.get("/api/chat/updates?after=0").json()
+        return up if any(m["who"] == "agent" for m in up["messages"]) else None
+
+    up = wait_until(agent_message)
+    assert up["handoff"]["status"] == "taken" and up["handoff"]["agent"] == "林晓"
+    assert any(m["who"] == "agent" and "哪一年" in m["text"] for m in up["messages"])
+
+    assert say(citizen, "2016年办的") == []
+    expect(messages).to_contain_text("2016年办的", timeout=15000)  # the citizen's answer, live
+    screenshot(page, "agent-console-handover.png")
+
+    page.get_by_label("处理结果").fill("已告知续办材料")
+    page.get_by_role("button", name="结束会话，交还机器人").click()
+    expect(page.locator("#conv-meta")).to_contain_text("已结束")
+    expect(page.locator("#conv-meta")).to_contain_text("已告知续办材料")
+    up = citizen.request.get("/api/chat/updates?after=0").json()
+    assert up["handoff"]["status"] == "closed"
+
+    assert any("120" in t for t in say(citizen, "护照要多少钱"))  # the bot answers again
