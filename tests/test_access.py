@@ -85,7 +85,8 @@ def data(app_db, who):
         s.add(h)
         s.commit()
         handoff = h.id
-    return {"code": b1.code, "code2": b2.code, "last4": "8000", "wrong4": "1234", "handoff": handoff}
+    return {"code": b1.code, "code2": b2.code, "last4": "8000", "wrong4": "1234", "handoff": handoff,
+            "gid": "passport", "build_id": 999999}
 
 
 # The order matters for state-changing rows: citizen A comes last (its own cancel succeeds last).
@@ -107,7 +108,27 @@ MATRIX = [  # (method, path, request keywords, expected status per identity)
     ("GET", "/api/search", {"params": {"q": "护照"}}, STAFF),
     ("POST", "/api/answer", {"json": {"question": "护照要多少钱"}}, STAFF),
     ("GET", "/api/handoffs", {}, STAFF),
-    ("POST", "/api/handoffs/{handoff}", {"json": {"status": "taken"}}, STAFF),
+    ("GET", "/api/handoffs/{handoff}", {}, STAFF),
+    # The agent takes the hand-over first; after that it is theirs alone.
+    ("POST", "/api/handoffs/{handoff}/take", {}, {**STAFF, "admin": 409}),
+    ("POST", "/api/handoffs/{handoff}/messages", {"json": {"text": "您好，我是坐席"}}, {**STAFF, "admin": 409}),
+    ("POST", "/api/handoffs/{handoff}/close", {"json": {"outcome": "已解答"}}, {**STAFF, "admin": 409}),
+    ("GET", "/api/agent/recent", {}, STAFF),
+    ("POST", "/api/agent/recent", {"json": {"q": "护照"}}, STAFF),
+    ("GET", "/api/chat/updates", {}, {"anonymous": 401, "citizen_b": 200, "agent": 401, "admin": 401, "citizen_a": 200}),
+    ("POST", "/api/session/new", {"fresh": True}, ALL),
+    ("POST", "/api/feedback", {"json": {"turn_id": 999999, "vote": -1, "reason": "不对"}},
+     {"anonymous": 403, "citizen_b": 404, "agent": 403, "admin": 403, "citizen_a": 404}),
+    ("GET", "/api/admin/guides", {}, ADMIN),
+    ("GET", "/api/admin/guides/{gid}/revisions", {}, ADMIN),
+    ("GET", "/api/admin/guides/{gid}/diff", {"params": {"a": 999998, "b": 999999}}, {**ADMIN, "admin": 404}),
+    ("POST", "/api/admin/guides/{gid}/restore", {"json": {"number": 999999, "reason": "矩阵"}}, {**ADMIN, "admin": 404}),
+    ("GET", "/api/admin/index/builds/{build_id}", {}, {**ADMIN, "admin": 404}),
+    ("POST", "/api/admin/index/builds/{build_id}/cancel", {}, {**ADMIN, "admin": 404}),
+    ("GET", "/api/admin/index/builds/{build_id}/report", {}, {**ADMIN, "admin": 404}),
+    ("POST", "/api/admin/index/builds/{build_id}/publish", {"json": {}}, {**ADMIN, "admin": 404}),
+    ("POST", "/api/admin/index/rollback", {"json": {"version": "v-missing"}}, {**ADMIN, "admin": 404}),
+    ("GET", "/api/admin/index/versions", {}, ADMIN),
     ("GET", "/api/admin/versions", {}, ADMIN),
     ("POST", "/api/admin/activate", {"json": {"version": "v-missing"}}, {**ADMIN, "admin": 404}),
     ("POST", "/api/admin/reload", {}, ADMIN),
@@ -154,7 +175,21 @@ def test_every_route_is_in_the_matrix(app_db):
     spec = server.app.openapi()["paths"]
     routes = {(m.upper(), p) for p, ops in spec.items() for m in ops}
     covered = {(m, p.replace("{code2}", "{code}").replace("{handoff}", "{handoff_id}")) for m, p, _, _ in MATRIX}
+    covered |= STREAMS | UNBOUNDED
     assert routes - covered == set(), "classify every new route in MATRIX (who gets what)"
+
+
+# Server-sent events never end for the people allowed to read them: only the refusals are in the matrix.
+STREAMS = {("GET", "/api/handoffs/stream")}
+# Starting a real index build for every identity would be a test of its own (tests/test_admin.py).
+UNBOUNDED = {("POST", "/api/admin/index/builds")}
+
+
+def test_streams_and_builds_refuse_everyone_else(who):
+    for name in ("anonymous", "citizen_a", "citizen_b"):
+        assert who[name].get("/api/handoffs/stream").status_code == 401
+        assert who[name].post("/api/admin/index/builds", json={}).status_code == 401
+    assert who["agent"].post("/api/admin/index/builds", json={}).status_code == 403
 
 
 def test_refusals_say_in_chinese_what_to_do(who):

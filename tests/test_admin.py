@@ -209,7 +209,7 @@ def test_guide_edit_shows_the_error_next_to_the_field_then_saves_a_revision(clie
     assert [(x["number"], x["author"], x["reason"]) for x in revs][:1] == [(2, "admin1", "调价")]
     diff = client.get("/admin/guides/passport/diff", params={"a": 1, "b": 2})
     assert "150元/本" in diff.text and "收费标准" in diff.text
-    audit = client.get("/api/admin/audit").json()
+    audit = client.get("/api/admin/audit").json()["items"]
     assert audit[0]["action"] == "guide.save" and audit[0]["actor"] == "admin1"
 
 

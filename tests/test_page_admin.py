@@ -145,5 +145,5 @@ def test_admin_edits_a_fee_builds_compares_publishes_and_rolls_back(stack, deskt
 
     assert stream.sent > 10, "the chat stream did not run"
     assert stream.failures == [], f"{len(stream.failures)} of {stream.sent} chat requests failed: {stream.failures[:3]}"
-    audit = [a["action"] for a in page.request.get(f"{stack.url}/api/admin/audit").json()]
+    audit = [a["action"] for a in page.request.get(f"{stack.url}/api/admin/audit").json()["items"]]
     assert {"guide.save", "index.build", "index.publish", "index.rollback"} <= set(audit)

@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from assistant import insights, publishing
 from assistant import knowledge_base as kb
-from assistant.db import AuditEntry, GoldenQuestion, IndexBuild, StaffUser, sessions
+from assistant.db import GoldenQuestion, IndexBuild, StaffUser, sessions
 from embeddings import index as idx
 from assistant import audit
 from knowledge import schema
@@ -553,14 +553,6 @@ def api_rollback(req: RollbackRequest, request: Request, user: AdminDep, session
 def api_versions(user: AdminDep, session: SessionDep, settings: SettingsDep):
     return [{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in m.items()}
             for m in publishing.versions(session, settings)]
-
-
-@api.get("/audit")
-def api_audit(user: AdminDep, session: SessionDep, limit: int = 100):
-    rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(max(1, min(limit, 1000))))
-    return [{"id": r.id, "at": r.at.isoformat(timespec="seconds"), "actor": r.actor, "action": r.action,
-             "target": r.target, "detail": json.loads(r.detail) if r.detail else None} for r in rows]
-
 
 
 # ---------- pages: policy documents ----------
