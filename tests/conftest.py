@@ -56,7 +56,7 @@ class Stack:
         self.url = f"http://127.0.0.1:{PORTS['app']}"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 300) -> None:
+    def start(self, timeout: float = float(os.environ.get("BST_TEST_STACK_TIMEOUT", "300"))) -> None:
         self.proc = subprocess.Popen(
             [str(ROOT / ".venv/app/bin/honcho"), "-f", str(ROOT / "Procfile"), "start"],
             cwd=ROOT, env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
