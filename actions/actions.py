@@ -280,8 +280,10 @@ class ValidateBookingForm(FormValidationAction):
             events = await super().run(dispatcher, tracker, domain)
         # The matter is not a question of the form, but a booking sentence often names it
         # ("我打算约下周五去办护照"); it also keeps the form going when nothing else was said.
+        # Set again in the form's own call even when extraction already set it: a SlotSet is what
+        # keeps the form from rejecting a message that only names the matter.
         matter = matter_to_book(tracker)
-        if matter and matter != tracker.get_slot("matter"):
+        if matter:
             events.append(SlotSet("matter", matter))
         return events
 
