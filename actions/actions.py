@@ -196,6 +196,7 @@ BOOKING_SLOTS = ["booking_centre", "booking_date", "booking_slot", "booking_name
 # greeting, stop) is left to the rules: the form rejects it, so it is never taken as a value.
 ANSWER_INTENTS = {"inform", "affirm", "book_appointment", "nlu_fallback"}
 LEAVING_INTENTS = {"stop", "deny", "cancel_appointment", "human_handoff", "complain", "query_appointment", "goodbye"}
+NOT_ANSWERS = LEAVING_INTENTS | {"greet", "thank", "bot_challenge", "ask_capabilities", "insult", "out_of_scope", "check_materials"}
 
 
 def booking_values(text: str) -> dict:
@@ -257,7 +258,16 @@ class ValidateBookingForm(FormValidationAction):
         leaving = _intent(tracker) in LEAVING_INTENTS and _confidence(tracker) >= 0.5
         if _form_active(tracker) and matter_to_book(tracker) and not leaving:
             return True  # "护照" while booking names what the booking is for, whatever NLU thinks
-        return _intent(tracker) in ANSWER_INTENTS or _confidence(tracker) < 0.5
+        if _intent(tracker) in ANSWER_INTENTS or _confidence(tracker) < 0.5:
+            return True
+        # NLU may file a bare name ("赵六") under a question intent: an answer the open question's
+        # parser reads is an answer, unless the message is small talk or a way of leaving.
+        requested = tracker.get_slot("requested_slot")
+        if not _form_active(tracker) or not requested or _intent(tracker) in NOT_ANSWERS:
+            return False
+        if requested == "booking_name":
+            return bk.parse_name(text) is not None
+        return requested in booking_values(text)
 
     async def run(self, dispatcher, tracker, domain):
         if not self._reads(tracker):
@@ -270,8 +280,10 @@ class ValidateBookingForm(FormValidationAction):
             events = await super().run(dispatcher, tracker, domain)
         # The matter is not a question of the form, but a booking sentence often names it
         # ("我打算约下周五去办护照"); it also keeps the form going when nothing else was said.
+        # Set again in the form's own call even when extraction already set it: a SlotSet is what
+        # keeps the form from rejecting a message that only names the matter.
         matter = matter_to_book(tracker)
-        if matter and matter != tracker.get_slot("matter"):
+        if matter:
             events.append(SlotSet("matter", matter))
         return events
 
