@@ -10,7 +10,7 @@ How the hybrid score is made (each choice measured in bench/README.md):
   function characters, bigrams, marked "#"). Character bigrams keep working where jieba segments a
   question and a passage differently, and carry a misspelt or traditional word's other half.
 * Dense side: cosine of the e5 query vector with the passage vectors. Candidates come from the
-  FAISS index (exact below `index.ANN_MIN_PASSAGES` passages, HNSW above); every candidate's
+  FAISS index (exact below `index.ANN_MIN_PASSAGES` passages, IVF above); every candidate's
   `Hit.dense` is its real cosine (looked up from the index for candidates found by BM25 alone).
 * Candidates: the top `CANDIDATES` (or k, if larger) of each side, and the preferred matter's
   passages; only their union is fused and ranked, never the whole corpus.

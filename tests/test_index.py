@@ -123,14 +123,14 @@ def test_an_index_built_with_another_encoder_is_refused(tmp_path, small_kb, engi
     assert eng.current.version == ours.name
 
 
-def test_above_the_ann_threshold_the_dense_side_is_hnsw_and_answers_alike(tmp_path, small_kb, engine):
+def test_above_the_ann_threshold_the_dense_side_is_ivf_and_answers_alike(tmp_path, small_kb, engine):
     from embeddings.search import HybridSearcher
 
     idx.build(small_kb, engine.encoder, tmp_path / "exact")
     idx.build(small_kb, engine.encoder, tmp_path / "ann", ann_min=10)  # low threshold: the ANN path
     exact, ann = idx.load(tmp_path / "exact"), idx.load(tmp_path / "ann")
     assert exact.manifest["dense_index"] == "IndexFlatIP"
-    assert ann.manifest["dense_index"] == "IndexHNSWFlat" and ann.dense.ntotal == len(small_kb.passages)
+    assert ann.manifest["dense_index"] == "IndexIVFFlat" and ann.dense.ntotal == len(small_kb.passages)
     by_exact, by_ann = HybridSearcher(exact, engine.encoder), HybridSearcher(ann, engine.encoder)
     for q in ("护照过期了怎么换", "结婚登记要带什么材料", "护照加急要多少钱"):
         a, b = by_exact.run(q, k=5), by_ann.run(q, k=5)
