@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 import bm25s
 import numpy as np
@@ -50,7 +49,6 @@ BM25_B = 0.9
 BM25_WEIGHT = 0.3  # share of the lexical side in the fused score; the dense side has the rest
 PREFER_BONUS = 0.15  # nudge for the matter the conversation is about (scores are 0..1, best = 1)
 CANDIDATES = 50  # per side, fused on the union (bench/README.md: same hit@1 as fusing every passage)
-QUERY_CACHE = 4096  # query embeddings kept per searcher (agents re-run the same searches as they type)
 
 _RUNS = re.compile(r"[\u4e00-\u9fff]+|[a-z0-9]+")
 # Characters that make a sentence a question rather than say what it is about.
@@ -133,10 +131,9 @@ class HybridSearcher:
         if self.passages:
             self.bm25.index([lexical_tokens(f"{p.title} {p.text}") for p in self.passages], show_progress=False)
         self.mean, self.second = (np.asarray(m, dtype=np.float64) for m in index.moments)
-        # lru_cache is thread-safe; the vectors it hands out are read-only.
-        self.query_vector = lru_cache(maxsize=QUERY_CACHE)(self._encode_query)
 
-    def _encode_query(self, text: str) -> np.ndarray:
+    def query_vector(self, text: str) -> np.ndarray:
+        # The encoder keeps recent query vectors (an LRU): agents re-run the same searches as they type.
         v = self.encoder.queries([normalize(text)])
         v.flags.writeable = False
         return v
