@@ -258,7 +258,9 @@ def export_folder(session: Session, dest: Path) -> dict:
 
 # ---------- the guides list ----------
 def review_date(rev: KnowledgeRevision) -> dt.date | None:
-    value = guide_data(rev).get("reviewed")
+    """The latest date a fact of this guide was checked against its source (None: never)."""
+    dates = [p.get("reviewed") for p in (guide_data(rev).get("provenance") or {}).values() if isinstance(p, dict)]
+    value = max((d for d in dates if d), default=None, key=str)
     if isinstance(value, dt.date):
         return value
     try:
@@ -283,7 +285,7 @@ def guide_rows(session: Session, older_than_months: int | None = None, today: dt
             continue
         rows.append({"id": rev.key, "name": data.get("name", rev.key), "category": data.get("category") or "",
                      "kind": data.get("kind", "matter"), "reviewed": reviewed,
-                     "needs_check": len(data.get("needs_check") or []), "editor": rev.author,
+                     "needs_check": sum(1 for p in (data.get("provenance") or {}).values() if isinstance(p, dict) and p.get("check")), "editor": rev.author,
                      "edited_at": rev.created_at, "revision": rev.number})
     return rows
 
@@ -296,8 +298,9 @@ def new_guide_template(guide_id: str, name: str) -> str:
         "conditions": [], "materials": [{"name": "本人有效居民身份证", "form": "原件", "copies": 1}], "steps": [],
         "legal_limit": None, "promised_limit": None, "time_notes": None, "fee": "免费", "channels": ["窗口"],
         "scope": None, "scope_notes": None, "appointment": None, "locations": [],
-        "sources": [{"title": "待补充：信息来源"}], "reviewed": dt.date.today(),
-        "needs_check": ["materials", "fee", "sources"],
+        "sources": {"待补充": {"title": "待补充：本指南的信息来源（新建时尚未填写）"}},
+        "provenance": {"materials.0": {"check": "材料清单尚未核实：请对照办事指南原文核实后填写来源。"},
+                       "fee": {"check": "收费标准尚未核实：请对照收费文件核实后填写来源。"}},
     }
     return guide_yaml(data)
 

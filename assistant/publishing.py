@@ -174,11 +174,30 @@ class Job:
 
 _JOBS: dict[int, Job] = {}
 _LOCK = threading.Lock()
+# A build runs under the app process (of several workers or replicas) that started it; its progress
+# and a cancel request travel through the shared store so any of them can show or stop it.
+_SHARED_TTL = 6 * 3600
 
 
-def running_job() -> Job | None:
-    with _LOCK:
-        return next((j for j in _JOBS.values() if j.proc.poll() is None), None)
+def _store(settings: Settings | None = None):
+    from assistant.store import shared_store
+    from settings import get_settings
+
+    return shared_store(settings or get_settings())
+
+
+def _share(job: Job, settings: Settings) -> None:
+    _store(settings).set(f"build:{job.build_id}:progress", json.dumps(
+        {"phase": job.phase, "done": job.done, "total": job.total, "lines": job.lines[-5:], "version": job.version},
+        ensure_ascii=False), _SHARED_TTL)
+
+
+def running_build(session: Session) -> int | None:
+    """The build under way in any worker (a stale row of a crashed app expires after six hours)."""
+    since = utcnow() - dt.timedelta(seconds=_SHARED_TTL)
+    build = session.scalars(select(IndexBuild).where(IndexBuild.status == "running",
+                                                     IndexBuild.started_at > since)).first()
+    return build.id if build else None
 
 
 def start_build(db: sessionmaker, settings: Settings, actor: str, labelled: bool = False) -> int:
@@ -187,6 +206,8 @@ def start_build(db: sessionmaker, settings: Settings, actor: str, labelled: bool
         if any(j.proc.poll() is None for j in _JOBS.values()):
             raise BuildRunning("已有候选索引正在构建，请等待完成或取消")
         with db.begin() as session:
+            if running_build(session) is not None:  # another worker's build counts too
+                raise BuildRunning("已有候选索引正在构建，请等待完成或取消")
             build = IndexBuild(status="running", revisions="{}", started_by=actor,
                                live_version=idx.current_version(settings.index_dir))
             session.add(build)
@@ -223,8 +244,14 @@ def _follow(job: Job, db: sessionmaker, settings: Settings) -> None:
             job.phase, job.done, job.total = "check", 0, 0
         if line.startswith(("[", "错误")):
             job.lines = (job.lines + [line])[-20:]
+        _share(job, settings)
+        if not job.cancelled and _store(settings).get(f"build:{job.build_id}:cancel"):
+            job.cancelled = True  # requested through another worker
+            os.killpg(job.proc.pid, signal.SIGINT)
     code = job.proc.wait()
     report_file = job.workdir / "report.json"
+    report = report_file.read_text(encoding="utf-8") if report_file.exists() else None
+    shutil.rmtree(job.workdir, ignore_errors=True)  # before the status says it is over
     with db.begin() as session:
         build = session.get(IndexBuild, job.build_id)
         build.finished_at = utcnow()
@@ -234,18 +261,25 @@ def _follow(job: Job, db: sessionmaker, settings: Settings) -> None:
             if job.version and job.version != idx.current_version(settings.index_dir):
                 shutil.rmtree(settings.index_dir / job.version, ignore_errors=True)  # never half-tested
                 build.version = None
-        elif code == 0 and report_file.exists():
+        elif code == 0 and report is not None:
             build.status, job.phase = "done", "done"
-            build.report = report_file.read_text(encoding="utf-8")
+            build.report = report
         else:
             build.status, job.phase = "failed", "failed"
             build.error = "\n".join(job.lines[-10:]) or f"构建进程退出码 {code}"
-    shutil.rmtree(job.workdir, ignore_errors=True)
 
 
 def cancel(db: sessionmaker, build_id: int, actor: str) -> bool:
     job = _JOBS.get(build_id)
-    if job is None or job.proc.poll() is not None:
+    if job is None:  # started by another worker: ask it through the shared store
+        with db.begin() as session:
+            build = session.get(IndexBuild, build_id)
+            if build is None or build.status != "running":
+                return False
+            _store().set(f"build:{build_id}:cancel", "1", _SHARED_TTL)
+            audit.record(session, actor, "index.cancel", f"build/{build_id}")
+        return True
+    if job.proc.poll() is not None:
         return False
     job.cancelled = True
     # SIGINT: the builder's cleanup runs (KeyboardInterrupt removes its temp directory).
@@ -271,12 +305,13 @@ def status(session: Session, build_id: int) -> dict | None:
     build = session.get(IndexBuild, build_id)
     if build is None:
         return None
-    job = _JOBS.get(build_id)
     out = {"id": build.id, "status": build.status, "version": build.version, "live_version": build.live_version,
            "error": build.error, "started_by": build.started_by, "published_at": build.published_at,
            "phase": build.status, "done": 0, "total": 0, "lines": []}
-    if job is not None and build.status == "running":
-        out.update(phase=job.phase, done=job.done, total=job.total, lines=job.lines[-5:], version=job.version)
+    if build.status == "running":
+        shared = _store().get(f"build:{build_id}:progress")
+        if shared:
+            out.update(json.loads(shared))
     if build.report:
         out["summary"] = json.loads(build.report)["summary"]
     return out

@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from urllib.parse import unquote
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
@@ -94,10 +95,17 @@ def test_an_invalid_guide_is_refused_with_the_validators_chinese_message_and_not
 def test_guides_list_shows_review_date_flags_and_filters_by_age(seeded):
     with seeded.begin() as s:
         rows = {r["id"]: r for r in kb.guide_rows(s)}
-        assert rows["passport"]["needs_check"] == 4 and rows["passport"]["category"] == "出入境"
+        flagged = sum(1 for p in kb.guide_data(kb.current(s, kb.GUIDE, "passport")).get("provenance", {}).values()
+                      if p.get("check"))
+        assert flagged and rows["passport"]["needs_check"] == flagged and rows["passport"]["category"] == "出入境"
         assert rows["passport"]["editor"] == "system"
-        later = rows["passport"]["reviewed"] + dt.timedelta(days=400)
-        assert kb.guide_rows(s, 6, today=later) and not kb.guide_rows(s, 6, today=rows["passport"]["reviewed"])
+        checked = rows["passport"]["reviewed"]  # the latest date a fact of it was checked
+        later = checked + dt.timedelta(days=400)
+        assert "passport" in {r["id"] for r in kb.guide_rows(s, 6, today=later)}
+        stale_now = {r["id"] for r in kb.guide_rows(s, 6, today=checked)}
+        assert "passport" not in stale_now
+        # A guide none of whose facts was ever checked is always due for review.
+        assert {g for g, r in rows.items() if r["reviewed"] is None} <= stale_now
 
 
 def test_form_values_become_a_guide_and_keep_fields_the_form_does_not_show():
@@ -105,17 +113,22 @@ def test_form_values_become_a_guide_and_keep_fields_the_form_does_not_show():
     from starlette.datastructures import FormData
 
     base = {"id": "x", "name": "测试", "materials": [{"name": "身份证", "form": "原件", "copies": 1, "extra": "kept"}],
-            "sources": [{"title": "t"}], "reviewed": dt.date(2026, 1, 1)}
+            "sources": {"t": {"title": "t"}}, "provenance": {"fee": {"check": "收费待核实"}}}
     form = FormData([("fee", " 20元 "), ("promised_limit", "5"), ("legal_limit", "即办"), ("conditions", "a\n\nb\n"),
                      ("materials-0-name", "身份证"), ("materials-0-form", "复印件"), ("materials-0-copies", "2"),
                      ("materials-0-waivable", "on"), ("materials-1-name", ""), ("materials-1-copies", "1"),
-                     ("sources-0-title", "t"), ("sources-0-doc_number", "厦府办〔2018〕138号"),
+                     ("sources-0-key", "138号"), ("sources-0-title", "t"), ("sources-0-doc_number", "厦府办〔2018〕138号"),
+                     ("sources-0-seen", "2026-11-24"), ("sources-1-key", ""), ("sources-1-title", ""),
+                     ("provenance-0-fact", "fee"), ("provenance-0-source", "138号"), ("provenance-0-clause", "三、(十二)"),
+                     ("provenance-0-reviewed", "2026-11-24"), ("provenance-0-check", ""),
                      ("channels-present", "1"), ("channels", "窗口"), ("channels", "i厦门")])
     data = guide_from_form(form, base)
     assert data["fee"] == "20元" and data["promised_limit"] == 5 and data["legal_limit"] == "即办"
     assert data["conditions"] == ["a", "b"] and data["channels"] == ["窗口", "i厦门"]
     assert data["materials"] == [{"name": "身份证", "form": "复印件", "copies": 2, "extra": "kept", "waivable": True}]
-    assert data["sources"] == [{"title": "t", "doc_number": "厦府办〔2018〕138号"}]
+    assert data["sources"] == {"138号": {"title": "t", "doc_number": "厦府办〔2018〕138号", "seen": dt.date(2026, 11, 24)}}
+    # The fee now names its source and when it was checked; it is no longer 待核实.
+    assert data["provenance"] == {"fee": {"source": "138号", "clause": "三、(十二)", "reviewed": dt.date(2026, 11, 24)}}
 
 
 def _turn(s, q, kind, when, matter=None):
@@ -168,6 +181,10 @@ def client(tmp_path, db):
     from settings import Settings, get_settings
 
     settings = Settings(database_url=str(db.kw["bind"].url), index_dir=tmp_path / "index")
+    mp = pytest.MonkeyPatch()  # code that reads get_settings() directly (rate limits, the shared store)
+    mp.setenv("BST_DATABASE_URL", settings.database_url)
+    mp.setenv("BST_INDEX_DIR", str(settings.index_dir))
+    get_settings.cache_clear()
     with db.begin() as s:
         s.add(StaffUser(username="admin1", display_name="管理员甲", password_hash=PasswordHasher().hash("pw-admin-1"),
                         role="admin"))
@@ -177,6 +194,8 @@ def client(tmp_path, db):
     c = TestClient(server.app)  # no lifespan: no engine, no Rasa — pages only
     yield c
     server.app.dependency_overrides.clear()
+    mp.undo()
+    get_settings.cache_clear()
 
 
 def login(c, user, pw):
@@ -186,10 +205,11 @@ def login(c, user, pw):
 
 def test_admin_pages_need_an_admin_login(client):
     r = client.get("/admin/guides", follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/login?next=/admin/guides"
+    assert r.status_code == 303 and unquote(r.headers["location"]) == "/login?next=/admin/guides"
     assert client.post("/api/admin/index/builds", json={}).status_code == 401
     login(client, "agent1", "pw-agent-1")
-    assert client.get("/admin/guides").status_code == 403
+    r = client.get("/admin/guides", follow_redirects=False)  # an agent is sent to log in as an admin
+    assert r.status_code == 303 and "why=role" in r.headers["location"]
     assert client.get("/api/admin/audit").status_code == 403
 
 

@@ -103,7 +103,8 @@ def render(request: Request, name: str, user: StaffUser, status_code: int = 200,
 MATERIAL_FIELDS = ("name", "form", "copies", "condition", "notes")
 MATERIAL_FLAGS = ("waivable", "e_license")
 LOCATION_FIELDS = ("name", "district", "address", "hours", "phone")
-SOURCE_FIELDS = ("title", "doc_number", "clause", "url")
+SOURCE_FIELDS = ("key", "title", "doc_number", "issued", "seen", "url", "notes")
+PROVENANCE_FIELDS = ("fact", "source", "clause", "reviewed", "check")
 LINE_FIELDS = ("aliases", "questions", "conditions", "steps", "legal_basis")
 TEXT_FIELDS = ("name", "category", "summary", "department", "applicants", "time_notes", "fee", "scope", "scope_notes",
                "phone", "region")
@@ -155,6 +156,25 @@ def _rows(form, prefix: str, fields: tuple, base: list, flags: tuple = ()) -> li
     return out
 
 
+def _keyed(form, prefix: str, fields: tuple, base: dict) -> dict:
+    """A mapping edited as rows whose first field is the key (sources by their key, provenance by
+    fact path); dates typed as YYYY-MM-DD. Without such rows in the form the mapping stays as it was."""
+    rows = _rows(form, prefix, fields, [{fields[0]: k, **v} for k, v in base.items()])
+    out = {}
+    for row in rows:
+        key = row.pop(fields[0], None)
+        if not key:
+            continue  # a row without its key cannot be saved; validation of the rest still runs
+        for f in ("issued", "seen", "reviewed"):
+            if isinstance(row.get(f), str):
+                try:
+                    row[f] = dt.date.fromisoformat(row[f])
+                except ValueError:
+                    pass  # validation names it next to the field
+        out[key] = row
+    return out
+
+
 def guide_from_form(form, base: dict) -> dict:
     data = dict(base)
     for f in TEXT_FIELDS:
@@ -167,15 +187,12 @@ def guide_from_form(form, base: dict) -> dict:
         if f in form:
             v = _number(form.get(f))
             data[f] = v
-    if "reviewed" in form:
-        data["reviewed"] = _opt(form.get("reviewed"))
-    if "needs_check" in form:
-        data["needs_check"] = [x.strip() for x in form.get("needs_check", "").replace("，", ",").split(",") if x.strip()]
     if "channels-present" in form:
         data["channels"] = form.getlist("channels")
     data["materials"] = _rows(form, "materials", MATERIAL_FIELDS, base.get("materials") or [], MATERIAL_FLAGS)
     data["locations"] = _rows(form, "locations", LOCATION_FIELDS, base.get("locations") or [])
-    data["sources"] = _rows(form, "sources", SOURCE_FIELDS, base.get("sources") or [])
+    data["sources"] = _keyed(form, "sources", SOURCE_FIELDS, base.get("sources") or {})
+    data["provenance"] = _keyed(form, "provenance", PROVENANCE_FIELDS, base.get("provenance") or {})
     if "appointment-present" in form:
         ch = [x.strip() for x in form.get("appointment-channels", "").replace("，", "、").replace(",", "、").split("、") if x.strip()]
         notes, required = _opt(form.get("appointment-notes")), form.get("appointment-required") == "on"
@@ -191,11 +208,6 @@ def guide_from_form(form, base: dict) -> dict:
     # Keep the file tidy: optional fields left empty are dropped rather than written as null.
     for k in [k for k, v in data.items() if v is None and k not in base]:
         data.pop(k)
-    if isinstance(data.get("reviewed"), str):
-        try:
-            data["reviewed"] = dt.date.fromisoformat(data["reviewed"])
-        except ValueError:
-            pass  # validation names it
     return data
 
 
@@ -322,9 +334,9 @@ async def restore_guide(request: Request, gid: str, user: AdminPage, session: Se
 @pages.get("/index")
 def index_page(request: Request, user: AdminPage, session: SessionDep, settings: SettingsDep, msg: str = ""):
     builds = list(session.scalars(select(IndexBuild).order_by(IndexBuild.id.desc()).limit(10)))
-    running = publishing.running_job()
+    running = publishing.running_build(session)
     golden = list(session.scalars(select(GoldenQuestion).where(GoldenQuestion.active.is_(True)).order_by(GoldenQuestion.id.desc())))
-    return render(request, "index.html", user, builds=builds, running=running.build_id if running else None,
+    return render(request, "index.html", user, builds=builds, running=running,
                   versions=publishing.versions(session, settings), golden=golden, msg=msg,
                   golden_rows=[(g, json.loads(g.turns), json.loads(g.must)) for g in golden])
 
