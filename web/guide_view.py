@@ -77,8 +77,29 @@ SCOPE_TEXT = {
 }
 
 
+def scope_text(g: Guide) -> str:
+    if g.scope == "全城通办" and not g.confirmed("scope"):
+        # 厦府办〔2018〕138号 一、(一): 全城通办 is reached step by step; without a current, checked
+        # source the page does not promise every counter in the city.
+        return ("列入逐步推动全城通办的事项（厦府办〔2018〕138号 一、(一)），目前能否在任一区办理尚未核实，"
+                "请先拨打12345或所去服务点电话确认。")
+    return SCOPE_TEXT.get(g.scope or "", "")
+
+
 def sources(g: Guide) -> list[dict]:
-    return [{"title": s.title, "doc_number": s.doc_number, "clause": s.clause, "url": s.url} for s in g.sources]
+    """Each document or page, with the facts that rest on it (clause and the date each was checked)."""
+    out = []
+    for key, src in g.sources.items():
+        facts = [{"fact": field_name(path), "clause": p.clause, "reviewed": p.reviewed.isoformat() if p.reviewed else None}
+                 for path, p in g.provenance.items() if p.source == key]
+        out.append({"title": src.title, "doc_number": src.doc_number, "url": src.url,
+                    "seen": src.seen.isoformat() if src.seen else None, "facts": facts})
+    return out
+
+
+def checks(g: Guide) -> list[dict]:
+    """Every 待核实 fact and what to check, as the chat's answers say it."""
+    return [{"fact": field_name(path), "check": p.check} for path, p in g.provenance.items() if p.check]
 
 
 def view(g: Guide) -> dict:
@@ -96,13 +117,14 @@ def view(g: Guide) -> dict:
         "channels": _fact(g, "channels", "、".join(g.channels)) if g.channels else None,
         "locations": _fact(g, "locations", [l.model_dump() for l in g.locations]),
         "phone": _fact(g, "phone", g.phone) if g.phone else None,
-        "scope": _fact(g, "scope", SCOPE_TEXT.get(g.scope or "", "")) if g.scope else None,
+        "scope": _fact(g, "scope", scope_text(g)) if g.scope else None,
         "scope_notes": g.scope_notes,
         "booking": _fact(g, "appointment", booking(g)),
         "legal_basis": _fact(g, "legal_basis", g.legal_basis) if g.legal_basis else None,
         "sources": sources(g),
-        "reviewed": g.reviewed.isoformat(),
+        "reviewed": g.reviewed.isoformat() if g.reviewed else None,
         "needs_check": [field_name(f) for f in g.needs_check],
+        "checks": checks(g),
         "region_note": "" if g.region == "厦门市" else (
             "本页内容出自山东省东平县的文件，不是厦门市的规定，仅供参考。" if g.region == "东平县"
             else f"本页是{g.region}的做法，仅适用于{g.region}。"),

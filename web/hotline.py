@@ -110,7 +110,7 @@ def to_hit(h, eng_loaded, query: str, settings: Settings) -> SearchHit:
     return SearchHit(id=p.id, text=p.text, title=p.title, doc_number=p.doc_number, issuer=p.issuer,
                      date=p.date, clause=p.clause, region=p.region, region_note=region_note(p.region) or None,
                      source_type=p.source_type, guide_id=g.id if g else None,
-                     reviewed=g.reviewed.isoformat() if g else None, score=round(h.score, 4),
+                     reviewed=g.reviewed.isoformat() if g and g.reviewed else None, score=round(h.score, 4),
                      confidence=conf, relevance=relevance_label(conf, settings.min_confidence),
                      terms=terms[:12], snippet=_snippet(p.text, terms))
 
