@@ -24,11 +24,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
-from sqlalchemy import func
 
 from assistant import conversations, handoffs, wechat
 from assistant.answer import Answer, Context
-from assistant.db import HandoffMessage, sessions
+from assistant.db import sessions
 from assistant.privacy import mask
 from assistant.store import StoreUnavailable, shared_store
 from settings import Settings
@@ -56,7 +55,6 @@ def answer_messages(sender: str, a: Answer) -> list[dict]:
 
 
 EMPTY_REPLY = "您好，请输入您要咨询的问题，例如：“结婚登记要带什么材料？”“护照要多少钱？”"
-TAKEN_REPLY = "（已转人工，工作人员正在处理您的问题）"
 SERVICE_BUSY = "服务暂时不可用，请稍后再试。您的消息没有丢失，可以稍后重新发送；急事请拨打12345政务服务热线。"
 WECHAT_LIMITED = "您发送得太快了，请稍等一分钟再发。"
 
@@ -91,17 +89,15 @@ async def _ask_rasa(request: Request, settings: Settings, sender: str, message: 
 
 
 def _to_agent(settings: Settings, sender: str, message: str) -> list[dict] | None:
-    """While an agent holds the conversation the bot stays silent: the message goes to the agent."""
+    """While an agent holds the conversation the bot stays silent: the message goes to the agent.
+    The citizen gets a notice the first time, then nothing (the agent's replies arrive by polling)."""
     with sessions(settings.database_url)() as s:
         h = handoffs.taken_for(s, sender)
         if h is None:
             return None
-        earlier = s.query(func.count(HandoffMessage.id)).filter(
-            HandoffMessage.handoff_id == h.id, HandoffMessage.who == "citizen",
-            HandoffMessage.created_at >= h.taken_at).scalar()
-        handoffs.add_message(s, h.id, who="citizen", text=mask(message)[:4000])
+        notice = handoffs.from_citizen(s, h, message[:4000])
         s.commit()
-    return [] if earlier else [{"recipient_id": sender, "text": TAKEN_REPLY, "custom": {"handoff": "taken"}}]
+    return [{"recipient_id": sender, "text": notice, "custom": {"handoff": "taken"}}] if notice else []
 
 
 async def converse(request: Request, settings: Settings, sender: str, message: str) -> list[dict]:
