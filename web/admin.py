@@ -522,7 +522,9 @@ def api_build_status(build_id: int, user: AdminDep, session: SessionDep):
 
 
 @api.post("/index/builds/{build_id}/cancel")
-def api_cancel(build_id: int, user: AdminDep, settings: SettingsDep):
+def api_cancel(build_id: int, user: AdminDep, session: SessionDep, settings: SettingsDep):
+    if session.get(IndexBuild, build_id) is None:
+        raise HTTPException(404, "没有这次构建")
     if not publishing.cancel(_db(settings), build_id, user.username):
         raise HTTPException(409, "这次构建已经结束，无法取消")
     return {"cancelled": build_id}
@@ -539,6 +541,8 @@ def api_report(build_id: int, user: AdminDep, session: SessionDep):
 @api.post("/index/builds/{build_id}/publish")
 def api_publish(build_id: int, req: PublishRequest, request: Request, user: AdminDep, session: SessionDep,
                 settings: SettingsDep):
+    if session.get(IndexBuild, build_id) is None:
+        raise HTTPException(404, "没有这次构建")
     try:
         version = publishing.publish(session, _engine_or_none(request), settings, build_id, user.username,
                                      req.override_reason)
