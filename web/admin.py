@@ -30,7 +30,7 @@ from embeddings import index as idx
 from assistant import audit
 from knowledge import schema
 from web import charts
-from web.deps import AdminDep, EngineDep, SessionDep, SettingsDep, current_admin, staff_page
+from web.deps import MAX_ID, AdminDep, EngineDep, PathId, QueryId, SessionDep, SettingsDep, current_admin, staff_page
 
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(current_admin)])
@@ -311,7 +311,7 @@ async def save_guide(request: Request, gid: str, user: AdminPage, session: Sessi
 
 
 @pages.get("/guides/{gid}/diff")
-def guide_diff_page(request: Request, gid: str, user: AdminPage, session: SessionDep, a: int, b: int):
+def guide_diff_page(request: Request, gid: str, user: AdminPage, session: SessionDep, a: QueryId, b: QueryId):
     ra, rb = kb.revision(session, kb.GUIDE, gid, a), kb.revision(session, kb.GUIDE, gid, b)
     if ra is None or rb is None:
         raise HTTPException(404, "没有这个版本")
@@ -342,7 +342,7 @@ def index_page(request: Request, user: AdminPage, session: SessionDep, settings:
 
 
 @pages.get("/index/builds/{build_id}")
-def build_page(request: Request, build_id: int, user: AdminPage, session: SessionDep, error: str = ""):
+def build_page(request: Request, build_id: PathId, user: AdminPage, session: SessionDep, error: str = ""):
     build = session.get(IndexBuild, build_id)
     if build is None:
         raise HTTPException(404, "没有这次构建")
@@ -353,7 +353,7 @@ def build_page(request: Request, build_id: int, user: AdminPage, session: Sessio
 
 
 @pages.post("/index/builds/{build_id}/publish")
-async def publish_page(request: Request, build_id: int, user: AdminPage, session: SessionDep, settings: SettingsDep):
+async def publish_page(request: Request, build_id: PathId, user: AdminPage, session: SessionDep, settings: SettingsDep):
     form = await request.form()
     try:
         # Loading the candidate takes a moment: off the event loop, so chat requests keep flowing.
@@ -468,7 +468,7 @@ class RollbackRequest(BaseModel):
 
 
 class RestoreRequest(BaseModel):
-    number: int = Field(ge=1)
+    number: int = Field(ge=1, le=MAX_ID)
     reason: str = Field(default="", max_length=500)
 
 
@@ -486,7 +486,7 @@ def api_revisions(gid: str, user: AdminDep, session: SessionDep):
 
 
 @api.get("/guides/{gid}/diff")
-def api_diff(gid: str, a: int, b: int, user: AdminDep, session: SessionDep):
+def api_diff(gid: str, a: QueryId, b: QueryId, user: AdminDep, session: SessionDep):
     ra, rb = kb.revision(session, kb.GUIDE, gid, a), kb.revision(session, kb.GUIDE, gid, b)
     if ra is None or rb is None:
         raise HTTPException(404, "没有这个版本")
@@ -514,7 +514,7 @@ def api_build(req: BuildRequest, user: AdminDep, session: SessionDep, settings: 
 
 
 @api.get("/index/builds/{build_id}")
-def api_build_status(build_id: int, user: AdminDep, session: SessionDep):
+def api_build_status(build_id: PathId, user: AdminDep, session: SessionDep):
     st = publishing.status(session, build_id)
     if st is None:
         raise HTTPException(404, "没有这次构建")
@@ -522,7 +522,7 @@ def api_build_status(build_id: int, user: AdminDep, session: SessionDep):
 
 
 @api.post("/index/builds/{build_id}/cancel")
-def api_cancel(build_id: int, user: AdminDep, session: SessionDep, settings: SettingsDep):
+def api_cancel(build_id: PathId, user: AdminDep, session: SessionDep, settings: SettingsDep):
     if session.get(IndexBuild, build_id) is None:
         raise HTTPException(404, "没有这次构建")
     if not publishing.cancel(_db(settings), build_id, user.username):
@@ -531,7 +531,7 @@ def api_cancel(build_id: int, user: AdminDep, session: SessionDep, settings: Set
 
 
 @api.get("/index/builds/{build_id}/report")
-def api_report(build_id: int, user: AdminDep, session: SessionDep):
+def api_report(build_id: PathId, user: AdminDep, session: SessionDep):
     rep = publishing.report(session, build_id)
     if rep is None:
         raise HTTPException(404, "这次构建还没有对比结果")
@@ -539,7 +539,7 @@ def api_report(build_id: int, user: AdminDep, session: SessionDep):
 
 
 @api.post("/index/builds/{build_id}/publish")
-def api_publish(build_id: int, req: PublishRequest, request: Request, user: AdminDep, session: SessionDep,
+def api_publish(build_id: PathId, req: PublishRequest, request: Request, user: AdminDep, session: SessionDep,
                 settings: SettingsDep):
     if session.get(IndexBuild, build_id) is None:
         raise HTTPException(404, "没有这次构建")

@@ -32,7 +32,7 @@ from assistant.privacy import mask
 from assistant.store import StoreUnavailable, shared_store
 from settings import Settings
 from web import guide_view
-from web.deps import (SettingsDep, backends_available, channel_of, chat_sender, citizen_of, current_citizen, engine,
+from web.deps import (MAX_ID, SettingsDep, backends_available, channel_of, chat_sender, citizen_of, current_citizen, engine,
                       ensure_citizen, new_citizen, over_limit, rate_limit)
 
 
@@ -145,7 +145,7 @@ def session_new(response: Response):
 
 
 class FeedbackRequest(BaseModel):
-    turn_id: int = Field(ge=1)
+    turn_id: int = Field(ge=1, le=MAX_ID)
     vote: Literal[1, -1]
     reason: str | None = Field(default=None, max_length=500)
 
@@ -330,7 +330,7 @@ async def wechat_message(request: Request, settings: SettingsDep, signature: str
 
 
 @router.get("/api/chat/updates", summary="Hand-over state and agent messages after a message id (polled)")
-def chat_updates(request: Request, response: Response, settings: SettingsDep, after: Annotated[int, Query(ge=0)] = 0,
+def chat_updates(request: Request, response: Response, settings: SettingsDep, after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
                  sender: Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[\w\-.@:]+$")] = None):
     """{"handoff": {"id","status","agent"} | null, "messages": [{"id","who","text","at"}]}. The web
     page's citizen comes from the session cookie; a trusted integration without one names its

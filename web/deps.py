@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, HTTPException, Request, Response
+from fastapi import Depends, HTTPException, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from assistant import accounts
@@ -21,6 +21,11 @@ from settings import Settings, get_settings
 
 log = logging.getLogger("banshitong.access")
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+# Row ids and counters a client names: bounded to what the databases store (SQLite and PostgreSQL
+# integers), so a huge number is a clear 422, never an overflow inside the database driver.
+MAX_ID = 2**31 - 1
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+QueryId = Annotated[int, Query(ge=1, le=MAX_ID)]
 
 CITIZEN_COOKIE = "bst_citizen"
 STAFF_COOKIE = "bst_staff"

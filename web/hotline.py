@@ -22,7 +22,7 @@ from assistant.store import StoreUnavailable, shared_store
 from assistant.understanding import strip_request_prefix
 from embeddings.text import normalize, tokenize
 from settings import Settings
-from web.deps import AgentDep, EngineDep, SettingsDep, current_agent, rate_limit, staff_page
+from web.deps import AgentDep, EngineDep, PathId, SettingsDep, current_agent, rate_limit, staff_page
 
 log = logging.getLogger("banshitong.hotline")
 router = APIRouter(tags=["hotline"], dependencies=[Depends(current_agent)])
@@ -283,7 +283,7 @@ async def handoff_stream(request: Request, settings: SettingsDep, user: AgentDep
 
 @router.get("/api/handoffs/{handoff_id}", response_model=ConversationOut,
             summary="One hand-over with its whole conversation (bot, citizen and agent turns)")
-def handoff_detail(handoff_id: int, request: Request, settings: SettingsDep, user: AgentDep):
+def handoff_detail(handoff_id: PathId, request: Request, settings: SettingsDep, user: AgentDep):
     with _db(settings) as s:
         try:
             return _named(request, ho.conversation(s, handoff_id))
@@ -293,7 +293,7 @@ def handoff_detail(handoff_id: int, request: Request, settings: SettingsDep, use
 
 @router.post("/api/handoffs/{handoff_id}/take", response_model=ConversationOut,
              summary="Take a waiting hand-over: the bot stays silent for that citizen until it is closed")
-async def take(handoff_id: int, request: Request, settings: SettingsDep, user: AgentDep):
+async def take(handoff_id: PathId, request: Request, settings: SettingsDep, user: AgentDep):
     def run():
         with _db(settings) as s:
             try:
@@ -311,7 +311,7 @@ async def take(handoff_id: int, request: Request, settings: SettingsDep, user: A
 
 @router.post("/api/handoffs/{handoff_id}/messages", response_model=MessageOut,
              summary="Write to the citizen (their chat page, or WeChat 客服消息)")
-async def reply(handoff_id: int, req: ReplyIn, settings: SettingsDep, user: AgentDep):
+async def reply(handoff_id: PathId, req: ReplyIn, settings: SettingsDep, user: AgentDep):
     text = req.text.strip()
     if not text:
         raise HTTPException(422, "消息不能为空")
@@ -335,7 +335,7 @@ async def reply(handoff_id: int, req: ReplyIn, settings: SettingsDep, user: Agen
 
 @router.post("/api/handoffs/{handoff_id}/close", response_model=ConversationOut,
              summary="Close: the bot answers that citizen again; the outcome is recorded")
-async def close(handoff_id: int, request: Request, settings: SettingsDep, user: AgentDep, req: CloseIn | None = None):
+async def close(handoff_id: PathId, request: Request, settings: SettingsDep, user: AgentDep, req: CloseIn | None = None):
     outcome = (req.outcome if req else "").strip() or "已解答"
 
     def run():
