@@ -1,8 +1,8 @@
-"""Shared browser fixtures for the page tests (CONTRACT.md "Browser tests"): Playwright's sync API
-driving Debian's Chromium (no browser download), and phone-sized contexts.
-
-    from tests.browser import browser, phone, SCREENSHOTS  # noqa: F401  (fixtures)
-"""
+"""Shared browser fixtures for the page tests: Playwright's sync API driving Debian's Chromium (no
+browser download), and phone-sized contexts. Loaded once as a plugin by tests/conftest.py
+(`pytest_plugins`), so every module shares the one session browser: importing the fixtures into a
+test module would define a second one, and a second sync Playwright cannot start inside the first's
+event loop. Test modules import only the helpers (`screenshot`, `wait_until`, `SCREENSHOTS`)."""
 
 from __future__ import annotations
 

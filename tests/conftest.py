@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+pytest_plugins = ["tests.browser"]  # the page tests' shared browser fixtures
+
 ROOT = Path(__file__).resolve().parent.parent
 # BST_TEST_PORT_OFFSET lets several checkouts run their stacks side by side on one machine.
 _OFFSET = int(os.environ.get("BST_TEST_PORT_OFFSET", "0"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -142,13 +143,13 @@ def test_handover_api_needs_an_agent_login(stack):
     assert httpx.get(f"{stack.url}/api/handoffs").status_code == 401
     assert httpx.post(f"{stack.url}/api/handoffs/1/take").json()["detail"] == "请先登录"
     r = httpx.get(f"{stack.url}/agent", follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"].startswith("/login?next=/agent")
+    assert r.status_code == 303 and unquote(r.headers["location"]).startswith("/login?next=/agent")
 
 
 def test_agent_reply_reaches_the_citizen_and_the_bot_is_silent_meanwhile(stack, agents):
     a, _ = agents
-    sender = "api-handover-1"
-    hid = _queue(stack.env["BST_DATABASE_URL"], sender)
+    sender = "handover-1"  # posted without a session cookie: the bot knows it as api-handover-1
+    hid = _queue(stack.env["BST_DATABASE_URL"], f"api-{sender}")
     assert a.post(f"/api/handoffs/{hid}/take").status_code == 200
     r = stack.chat(sender, "护照要多少钱")
     assert [m["text"] for m in r] == [ho.TAKEN_NOTICE]  # no bot answer, only the notice

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from tests.browser import browser, desktop_page, screenshot  # noqa: F401  (fixtures)
+from tests.browser import screenshot
 from tests.conftest import reply_text
 
 pytest.importorskip("playwright")
@@ -95,7 +95,7 @@ def test_admin_edits_a_fee_builds_compares_publishes_and_rolls_back(stack, deskt
         page.goto(f"{stack.url}/admin/guides/passport")
         expect(page).to_have_url(re.compile(r"/login\?next="))
         page.get_by_label("用户名").fill("admin-e2e")
-        page.get_by_label("密码").fill("e2e-Secret-42")
+        page.get_by_label("密码", exact=True).fill("e2e-Secret-42")
         page.get_by_role("button", name="登录").click()
         expect(page.get_by_role("heading", level=1)).to_contain_text("普通护照")
 

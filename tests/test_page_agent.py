@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from assistant.handoffs import TAKEN_NOTICE
-from tests.browser import browser, screenshot  # noqa: F401  (browser is a fixture)
+from tests.browser import screenshot
 from tests.conftest import create_staff
 
 pytestmark = pytest.mark.usefixtures("stack")
@@ -24,9 +24,9 @@ def agent_page(stack, browser):
                               viewport={"width": 1280, "height": 900}, locale="zh-CN")
     page = ctx.new_page()
     page.goto("/agent")
-    expect(page).to_have_url(re.compile(r"/login\?next=/agent"))  # not logged in: to the login page
+    expect(page).to_have_url(re.compile(r"/login\?next=(/|%2F)agent"))  # not logged in: to the login page
     page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(password)
+    page.get_by_label("密码", exact=True).fill(password)
     page.get_by_role("button", name="登录").click()
     expect(page).to_have_url(re.compile(r"/agent$"))
     expect(page.get_by_role("heading", name="办事通 · 12345 坐席工作台")).to_be_visible()

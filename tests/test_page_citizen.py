@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import create_engine, text
 
-from tests.browser import ROOT, browser, phone, screenshot  # noqa: F401  (fixtures)
+from tests.browser import ROOT, screenshot
 from tests.conftest import PORTS
 
 OFFLINE_PORT = PORTS["app"] + 70  # a second app process, only for the offline test

@@ -164,7 +164,7 @@ def test_subscribe_welcome_and_menu_clicks(wx):
     welcome = content(wx.post("/wechat", params=signed(), content=xml("event", openid=openid, event="subscribe")))
     assert "欢迎关注办事通" in welcome
     book = content(wx.post("/wechat", params=signed(), content=xml("event", openid=openid, event="CLICK", key="BOOK")))
-    assert "哪个服务中心" in book and "1. 市行政服务中心" in book
+    assert "哪个服务中心" in book and "1. 厦门市行政服务中心" in book
     odd = content(wx.post("/wechat", params=signed(), content=xml("event", openid=openid, event="CLICK", key="NOPE",
                                                                   create_time=int(time.time()) + 1)))
     assert "菜单暂不可用" in odd
