@@ -70,11 +70,13 @@ def chat(base: str, sender: str, message: str) -> tuple[int, str]:
 
 def answer_for(prompt: str, centre: str, when: str, i: int) -> str:
     """What a citizen answers to whatever the booking form asks next."""
-    if "服务中心" in prompt or "哪个区" in prompt:
-        return centre
-    if "哪一天" in prompt or "日期" in prompt:
+    if "请确认预约信息" in prompt:  # first: the summary itself names the centre, date and phone
+        return "确认"
+    if "哪一天" in prompt or "日期" in prompt:  # before the centre: "哪一天去湖里区行政服务中心"
         m = re.search(r"(\d{1,2})月(\d{1,2})日", prompt)
         return f"{m.group(1)}月{m.group(2)}号"
+    if "服务中心" in prompt or "哪个区" in prompt:
+        return centre
     if "时段" in prompt:
         return when
     if "姓名" in prompt:
@@ -148,8 +150,10 @@ def test_a_killed_replica_costs_no_turn(cluster):
     status, text = chat(LB, sender, "集美区")
     assert status == 200 and "哪一天" in text
     for name in ("app1", "rasa1", "actions1"):
+        # The whole replica dies at once, worker processes included (supervisord starts each program
+        # in its own process group), as when its machine or container goes.
         pid = int(re.search(r"pid (\d+)", cluster.ctl("status", name)).group(1))
-        os.kill(pid, signal.SIGKILL)
+        os.killpg(pid, signal.SIGKILL)
     for turn in range(8):
         if "预约号" in text:
             break
