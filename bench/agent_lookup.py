@@ -1,6 +1,6 @@
 """The agent console's look-up, as the page sees it.
 
-    python -m bench.agent_lookup [--url http://127.0.0.1:8000] [--queries 12] [--max-requests 400]
+    BST_BENCH_USER=… BST_BENCH_PASSWORD=… python -m bench.agent_lookup [--url http://127.0.0.1:8000] [--queries 12]
     python -m bench.agent_lookup --calibrate          # in-process: what 高/中/低 mean on the labelled set
 
 1. Latency (default; needs a running stack, e.g. `make run`): realistic agent queries are typed
@@ -44,9 +44,14 @@ def pct(values: list[float], p: float) -> float:
 def latency(url: str, n_queries: int, max_requests: int) -> None:
     import httpx
 
-    headers = {"X-Agent-Token": os.environ["BST_AGENT_TOKEN"]} if os.environ.get("BST_AGENT_TOKEN") else {}
     search_ms, answer_ms, sent = [], [], 0
-    with httpx.Client(base_url=url, timeout=30, headers=headers) as http:
+    with httpx.Client(base_url=url, timeout=30) as http:
+        # The console is used logged in: a staff account (env BST_BENCH_USER / BST_BENCH_PASSWORD).
+        user = os.environ.get("BST_BENCH_USER")
+        if user:
+            r = http.post("/api/auth/login", json={"username": user, "password": os.environ.get("BST_BENCH_PASSWORD", "")})
+            if r.status_code != 200:
+                raise SystemExit(f"login as {user} failed: {r.status_code} {r.text[:200]}")
         http.get("/api/search", params={"q": "护照", "k": 8}).raise_for_status()  # warm-up, not counted
         for q in QUERIES[:n_queries]:
             for i in range(2, len(q) + 1):

@@ -14,7 +14,7 @@ Measured in one run, loopback only, with a bounded number of requests per phase 
 
 Questions come from bench/retrieval_set.jsonl (shuffled with a fixed seed); every chat or webhook
 request is a new conversation (sender), as a citizen's first question is. If /api/search needs
-credentials, pass --agent-token (header X-Agent-Token, or env BST_AGENT_TOKEN), --header or
+credentials, pass --user/--password (a staff account; env BST_BENCH_USER/BST_BENCH_PASSWORD), --header or
 --cookie. The LAST line printed is
 ``load chat_p50_ms=… rasa_p50_ms=… chat_rps=… rasa_greeting_rps=… search_p50_ms=… search_rps=…``.
 """
@@ -187,7 +187,7 @@ def report(res: dict[str, Phase], concurrency: int) -> None:
 class OwnStack:
     """The project's Procfile under honcho on loopback bench ports, with throwaway databases."""
 
-    def __init__(self, agent_token: str):
+    def __init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="bench-load-"))
         self.env = dict(os.environ)
         self.env.update({
@@ -200,7 +200,8 @@ class OwnStack:
             "BST_ACTION_WEBHOOK": f"http://127.0.0.1:{PORTS['actions']}/webhook",
             "BST_TRACKER_DIALECT": "sqlite", "BST_TRACKER_DB": str(self.dir / "trackers.db"),
             "BST_DATABASE_URL": f"sqlite:///{self.dir / 'app.db'}",
-            "BST_AGENT_TOKEN": agent_token,
+            # The bench chats from one address far faster than a citizen: no per-client limits.
+            "BST_CHAT_PER_MINUTE": "0", "BST_SEARCH_PER_MINUTE": "0",
         })
         self.url = f"http://127.0.0.1:{PORTS['app']}"
         self.rasa_url = self.env["BST_RASA_URL"]
@@ -226,6 +227,18 @@ class OwnStack:
             time.sleep(1)
         raise RuntimeError(f"stack not ready after {timeout:.0f}s; see {self.log}")
 
+    def admin(self) -> tuple[str, str]:
+        """A throwaway admin of this stack's database (admins are not rate-limited)."""
+        from assistant import accounts
+        from assistant.db import sessions, upgrade
+
+        user, password = "bench-admin", secrets.token_urlsafe(16)
+        upgrade(self.env["BST_DATABASE_URL"])
+        with sessions(self.env["BST_DATABASE_URL"])() as s:
+            accounts.create_user(s, user, "admin", password=password)
+            s.commit()
+        return user, password
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -243,8 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=160, help="requests per chat/webhook phase")
     ap.add_argument("--search-requests", type=int, default=100, help="requests per search phase (≤ 100)")
     ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--agent-token", default=os.environ.get("BST_AGENT_TOKEN", ""),
-                    help="sent as X-Agent-Token (default: env BST_AGENT_TOKEN)")
+    ap.add_argument("--user", default=os.environ.get("BST_BENCH_USER"),
+                    help="staff account for /api/search (default: $BST_BENCH_USER; an admin is not rate-limited)")
+    ap.add_argument("--password", default=os.environ.get("BST_BENCH_PASSWORD"),
+                    help="its password (default: $BST_BENCH_PASSWORD)")
     ap.add_argument("--header", action="append", default=[], metavar="NAME:VALUE", help="extra request header")
     ap.add_argument("--cookie", action="append", default=[], metavar="NAME=VALUE", help="request cookie")
     ap.add_argument("--seed", type=int, default=13)
@@ -259,10 +274,9 @@ def main(argv: list[str] | None = None) -> int:
 
     stack = None
     if not args.url:
-        args.agent_token = args.agent_token or secrets.token_urlsafe(16)
-        stack = OwnStack(args.agent_token)
+        stack = OwnStack()
         args.url, args.rasa_url = stack.url, stack.rasa_url
-    headers = {"X-Agent-Token": args.agent_token} if args.agent_token else {}
+    headers = {}
     for h in args.header:
         name, _, value = h.partition(":")
         headers[name.strip()] = value.strip()
@@ -270,11 +284,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if stack:
             stack.start()
+            args.user, args.password = stack.admin()
+        if args.user:  # a staff session cookie, as the agent console has
+            r = httpx.post(f"{args.url}/api/auth/login", json={"username": args.user, "password": args.password or ""})
+            if r.status_code != 200:
+                raise AuthError(f"login as {args.user} failed: {r.status_code}")
+            cookies.update(r.cookies)
         print(f"app {args.url}, rasa {args.rasa_url}; {len(questions)} questions", file=sys.stderr, flush=True)
         res = asyncio.run(measure(args, questions, headers, cookies))
     except AuthError as exc:
-        print(f"error: {exc}\n/api/search needs credentials: pass --agent-token TOKEN (or env BST_AGENT_TOKEN), "
-              f"--header 'Name: value' or --cookie name=value", file=sys.stderr)
+        print(f"error: {exc}\n/api/search needs a staff login: pass --user NAME --password … (or env "
+              f"BST_BENCH_USER/BST_BENCH_PASSWORD), or --cookie bst_staff=…", file=sys.stderr)
         return 2
     finally:
         if stack:

@@ -8,6 +8,7 @@ missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# i.e. apt-get install chromium fonts-noto-cjk postgresql redis-server nginx-light, only what is missing
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "[setup_system] installing ${missing[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
