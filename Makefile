@@ -69,7 +69,7 @@ index: .venv/app/.installed var/models/multilingual-e5-small/config.json
 var/rasa/data/nlu_guides.yml: .venv/app/.installed $(GUIDES) bot/training_data.py assistant/understanding.py
 	$(PY) -m bot.training_data   # rewrites the file only when its content changes
 
-var/rasa/models/banshitong.tar.gz: .venv/rasa/.installed $(ONNX)/export.json bot/e5_featurizer.py config.yml bot/domain.yml $(wildcard bot/data/*.yml) var/rasa/data/nlu_guides.yml
+var/rasa/models/banshitong.tar.gz: .venv/rasa/.installed $(ONNX)/export.json bot/e5_featurizer.py bot/t2s_tokenizer.py config.yml bot/domain.yml $(wildcard bot/data/*.yml) var/rasa/data/nlu_guides.yml
 	@echo "==> Rasa model (training)"
 	mkdir -p var/rasa/models var/db
 	$(RASA) train --config config.yml --domain bot/domain.yml --data $(RASA_DATA) --out var/rasa/models --fixed-model-name banshitong

@@ -238,6 +238,23 @@ def _form_active(tracker: Tracker) -> bool:
     return (tracker.active_loop or {}).get("name") == "booking_form"
 
 
+def corrected(tracker: Tracker) -> list[str]:
+    """Booking answers the message asks to change without giving the new value ("时间不对",
+    "换个服务中心") while a booking is under way; [] otherwise. A message that names the new value
+    ("改成后天") needs none of this: extraction reads the value itself."""
+    text = _text(tracker)
+    if not text or booking_values(text) or not any(tracker.get_slot(s) is not None for s in BOOKING_SLOTS[:-1]):
+        return []
+    return [s for s in bk.parse_correction(text) if tracker.get_slot(s) is not None]
+
+
+def reopen_for(dispatcher: CollectingDispatcher, slots: list[str]) -> list[dict]:
+    """Takes back the answers being corrected; the form then asks for them again."""
+    first = next(s for s in BOOKING_SLOTS if s in slots)
+    dispatcher.utter_message(text=texts.CORRECTING.format(what=texts.STEP_NAMES[first]))
+    return [SlotSet(s, None) for s in [*slots, "booking_confirmed"]]
+
+
 class ValidateBookingForm(FormValidationAction):
     """Extracts every booking answer from any message and checks it; refusals offer alternatives.
 
@@ -272,6 +289,9 @@ class ValidateBookingForm(FormValidationAction):
     async def run(self, dispatcher, tracker, domain):
         if not self._reads(tracker):
             return []
+        if _form_active(tracker) and (slots := corrected(tracker)):
+            # Said once, in the form's own call (after extraction's), not twice.
+            return [] if _right_after_user(tracker) else reopen_for(dispatcher, slots)
         if _right_after_user(tracker):
             # Called by Rasa's slot extraction right after the message (nothing logged since); the
             # form calls again to validate. Validating here too would say every complaint twice.
@@ -444,7 +464,10 @@ class ActionAskBookingConfirmed(Action):
             text=texts.ASK_CONFIRM.format(matter=_matter_name(tracker) or texts.NO_MATTER, where=where,
                                           name=tracker.get_slot("booking_name"),
                                           phone=bk.mask_phone(tracker.get_slot("booking_phone"))),
-            buttons=[{"title": texts.CONFIRM_BUTTON, "payload": "确认预约"}, {"title": texts.CANCEL_BUTTON, "payload": "/stop"}])
+            buttons=[{"title": texts.CONFIRM_BUTTON, "payload": "确认预约"},
+                     {"title": texts.CHANGE_TIME_BUTTON, "payload": "时间不对"},
+                     {"title": texts.CHANGE_CENTRE_BUTTON, "payload": "服务中心不对"},
+                     {"title": texts.CANCEL_BUTTON, "payload": "/stop"}])
         return []
 
 
@@ -463,6 +486,9 @@ class ActionStopBooking(Action):
         return "action_stop_booking"
 
     def run(self, dispatcher, tracker, domain):
+        if slots := corrected(tracker):
+            # "时间不对" is filed under deny, but it asks to change the time, not to stop booking.
+            return [*reopen_for(dispatcher, slots), FollowupAction("booking_form")]
         dispatcher.utter_message(text=texts.BOOKING_STOPPED)
         return clear_booking()
 
@@ -545,6 +571,16 @@ class ActionQueryBooking(Action):
         return "action_query_booking"
 
     def run(self, dispatcher, tracker, domain):
+        if asked := bk.parse_lookup(_text(tracker)):
+            # From another channel: the code plus the phone number's last four digits (as /api/bookings/lookup).
+            b = book().find(asked[0], sender=tracker.sender_id, phone_last4=asked[1])
+            if b is None or b.status != "booked":
+                dispatcher.utter_message(text=texts.LOOKUP_NOT_FOUND)
+                return []
+            dispatcher.utter_message(text=texts.BOOKING_LINE.format(
+                code=b.code, where=_describe(b.centre, b.date.isoformat(), b.slot), name=b.name,
+                phone=bk.mask_phone(b.phone)))
+            return []
         items = book().active_for(tracker.sender_id, today())
         if not items:
             dispatcher.utter_message(text=texts.NO_BOOKINGS, buttons=[{"title": "预约办事", "payload": "/book_appointment"}])

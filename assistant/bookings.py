@@ -110,6 +110,45 @@ def parse_name(text: str) -> str | None:
     return bare if re.fullmatch(r"[\u4e00-\u9fa5·]{2,5}", bare) else None
 
 
+# "时间不对", "改一下服务中心", "手机号填错了": which answers a correction takes back. Changing the
+# centre or the day also takes back the time slot, which was only checked as free for the old ones.
+_CORRECTION_VERB = re.compile(r"改|换|不对|错|重新|修正|更正|变更")
+_CORRECTION_FIELDS = (
+    (re.compile(r"中心|地点|地方|服务点|区"), ("booking_centre", "booking_slot")),
+    (re.compile(r"日期|日子|哪天|那天|天|星期|周|礼拜|时间"), ("booking_date", "booking_slot")),
+    (re.compile(r"时段|几点|钟点|上午|下午|点钟"), ("booking_slot",)),
+    (re.compile(r"名字|姓名|名"), ("booking_name",)),
+    (re.compile(r"手机|电话|号码"), ("booking_phone",)),
+)
+
+
+def parse_correction(text: str) -> list[str]:
+    """The booking answers a message asks to change, without giving the new value ("时间不对",
+    "我想换个中心", "名字写错了"); [] when it is not such a request."""
+    text = text.replace("没错", "")  # "没错" confirms
+    if not _CORRECTION_VERB.search(text):
+        return []
+    slots: list[str] = []
+    for pattern, fields in _CORRECTION_FIELDS:
+        if pattern.search(text):
+            slots.extend(f for f in fields if f not in slots)
+    return slots
+
+
+_BOOKING_CODE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z2-9]{8})(?![A-Za-z0-9])")
+_LAST4 = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+
+
+def parse_lookup(text: str) -> tuple[str, str] | None:
+    """A booking code and the phone number's last four digits, as someone asking from another
+    channel gives them ("预约号 K7M3QX2P，手机尾号 5678"); None unless both are there."""
+    code = next((c.upper() for c in _BOOKING_CODE.findall(text)
+                 if all(ch in _CODE_ALPHABET for ch in c.upper()) and not c.isdigit()), None)
+    rest = _BOOKING_CODE.sub(" ", text)
+    last4 = _LAST4.search(rest)
+    return (code, last4.group(1)) if code and last4 else None
+
+
 def mask_phone(phone: str) -> str:
     return phone[:3] + "****" + phone[-4:] if len(phone) == 11 else "***"
 

@@ -39,6 +39,8 @@ BAD_SLOT = "没有识别出时段，请选择或说“上午10点”“下午3�
 SLOT_TAKEN = "该时段已约满或不在办公时间（部分名额留给现场取号），请选择其他时段："
 BAD_NAME = "请告诉我办事人的姓名（2到6个汉字），例如“张三”。"
 BAD_PHONE = "手机号码格式不对，请输入11位手机号码，例如 13800000000。"
+CORRECTING = "好的，请重新{what}。"
+CHANGE_TIME_BUTTON, CHANGE_CENTRE_BUTTON = "改时间", "改服务中心"
 BAD_CONFIRM = "请回复“确认”完成预约，或回复“不约了”放弃本次预约。"
 SLOT_LOST = "抱歉，该时段刚刚被约满了，请重新预约其他时段。"
 BOOKED = "预约成功！预约号：{code}\n事项：{matter}\n{where}\n请携带材料按时到达，凭预约号取号。未预约也可以现场取号办理。"
@@ -53,7 +55,9 @@ STEP_NAMES = {"booking_centre": "选择服务中心", "booking_date": "选择日
 NOTHING_FILLED = "还没有填写信息"
 
 # --- my bookings ---
-NO_BOOKINGS = "您目前没有待办理的预约。需要的话可以说“预约办事”。"
+NO_BOOKINGS = ("您目前没有待办理的预约。需要的话可以说“预约办事”。\n"
+               "在其他渠道（如微信）约的，请发送预约号和预约手机号的后四位，如“查预约 K7M3QX2P 5678”。")
+LOOKUP_NOT_FOUND = "没有找到该预约：请核对预约号和预约手机号的后四位。"
 BOOKING_LINE = "预约号 {code}：{where}，办事人{name}，手机{phone}"
 CONFIRM_CANCEL = "确定要取消预约号 {code}（{where}）吗？"
 CANCELLED = "已取消预约号 {code} 的预约。"

@@ -55,7 +55,10 @@ def build(seed: int = 7) -> dict[str, list[str]]:
         if g.kind != "matter":
             continue
         for intent, templates in TEMPLATES.items():
-            for t in rng.sample(templates, k=min(2, len(templates))):
+            # Requests that only name the matter ("我要办护照") are the commonest opening and were
+            # the ones read as a where-question: three of them per matter, two of the others.
+            k = 3 if intent == "ask_general" else 2
+            for t in rng.sample(templates, k=min(k, len(templates))):
                 examples[intent].append(_annotate(t.format(m=rng.choice(names)), names))
     return {k: sorted(set(v)) for k, v in examples.items() if v}, sorted(set(names_all))
 

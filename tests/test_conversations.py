@@ -196,6 +196,30 @@ CONVERSATIONS: dict[str, list[tuple[str, list[list[str]], list[str]]]] = {
     "mars-passport": [("火星护照要多少钱", [["12345"]], ["120元"])],
     "my-son-lost-his-id-card": [("我儿子身份证丢了", [["补领"]], ["没有找到"])],
     "old-mans-id-card-expired": [("老人身份证过期了", [["换领"]], ["没有找到"])],
+    # correction at the confirmation step: the named answer is asked again, the rest is kept
+    "time-is-wrong-at-confirmation": [
+        ("我要预约", [["哪个服务中心"]], []),
+        ("湖里区", [["哪一天"]], []),
+        ("{date}", [["时段"]], []),
+        ("上午10点", [["姓名"]], []),
+        ("陈晓", [["手机"]], []),
+        ("13600005678", [["请确认"], ["改时间"]], []),
+        ("时间不对", [["重新选择日期"]], [*STOPPED, "预约成功"]),
+        ("{date}", [["时段"]], ["哪个服务中心", "姓名"]),
+        ("下午3点", [["请确认"], ["湖里区行政服务中心"], ["陈晓"]], ["没有识别出"]),
+        ("确认", [["预约成功"]], []),
+    ],
+    "centre-is-wrong-at-confirmation": [
+        ("帮我约一下", [["哪个服务中心"]], []),
+        ("思明区", [["哪一天"]], []),
+        ("{date}", [["时段"]], []),
+        ("下午", [["姓名"]], []),
+        ("林海", [["手机"]], []),
+        ("13600005679", [["请确认"], ["思明区行政服务中心"]], []),
+        ("服务中心不对", [["重新选择服务中心"]], STOPPED),
+        ("集美区", [["时段"]], ["哪一天"]),
+        ("下午", [["请确认"], ["集美区行政服务中心"], ["林海"]], ["思明区行政服务中心"]),
+    ],
     # traditional characters and typos
     "traditional-booking-and-stop": [("我要預約", [["哪个服务中心"]], []), ("不約了", [STOPPED], ["没有识别出"])],
     "traditional-question": [("結婚登記要帶什麼", [["身份证"]], [])],
@@ -234,3 +258,19 @@ def test_only_complaint_language_queues_a_complaint(stack, staff_user):
     queued = {h["sender"]: h for h in agent.get("/api/handoffs").json()}
     assert not [s for s in queued if s.startswith("api-conv-queue-") and s != "api-conv-queue-complaint"]
     assert queued["api-conv-queue-complaint"]["reason"] == "投诉建议"
+
+
+def test_a_booking_is_found_from_another_chat_by_code_and_last_four_digits(stack):
+    """Booked in one chat (say WeChat), asked about in another: the code and the phone number's
+    last four digits find it; a wrong last four finds nothing, and says so."""
+    turns = [("我要预约", "哪个服务中心"), ("海沧区", "哪一天"), ("{date}", "时段"), ("上午", "姓名"),
+             ("黄蓉", "手机"), ("13600004321", "请确认"), ("确认", "预约成功")]
+    previous = ""
+    for message, expected in turns:
+        previous = reply_text(stack.chat("conv-lookup-owner", _fill(message, previous)))
+        assert expected in previous, previous
+    code = re.search(r"预约号：([A-Z0-9]{8})", previous).group(1)
+    other = reply_text(stack.chat("conv-lookup-other", f"查预约 {code} 4321"))
+    assert code in other and "海沧区行政服务中心" in other and "136****4321" in other, other
+    wrong = reply_text(stack.chat("conv-lookup-guess", f"查预约 {code} 1234"))
+    assert "没有找到该预约" in wrong and "海沧" not in wrong, wrong
