@@ -179,6 +179,7 @@ def test_overview_counts_outcomes_votes_and_handover_waits(db):
 def client(tmp_path, db):
     import server
     from settings import Settings, get_settings
+    from web.deps import app_settings
 
     settings = Settings(database_url=str(db.kw["bind"].url), index_dir=tmp_path / "index")
     mp = pytest.MonkeyPatch()  # code that reads get_settings() directly (rate limits, the shared store)
@@ -190,7 +191,7 @@ def client(tmp_path, db):
                         role="admin"))
         s.add(StaffUser(username="agent1", display_name="坐席乙", password_hash=PasswordHasher().hash("pw-agent-1"),
                         role="agent"))
-    server.app.dependency_overrides[get_settings] = lambda: settings
+    server.app.dependency_overrides[app_settings] = lambda: settings
     c = TestClient(server.app)  # no lifespan: no engine, no Rasa — pages only
     yield c
     server.app.dependency_overrides.clear()

@@ -20,7 +20,15 @@ from assistant.store import StoreUnavailable, shared_store
 from settings import Settings, get_settings
 
 log = logging.getLogger("banshitong.access")
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+# Dependencies that only read memory are `async def`: FastAPI runs a plain `def` dependency in
+# its thread pool, a hop that costs more than the dependency itself on the search-as-you-type path.
+async def app_settings() -> Settings:
+    return get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 # Row ids and counters a client names: bounded to what the databases store (SQLite and PostgreSQL
 # integers), so a huge number is a clear 422, never an overflow inside the database driver.
 MAX_ID = 2**31 - 1
@@ -39,7 +47,11 @@ def engine(request: Request) -> Engine:
     return eng
 
 
-EngineDep = Annotated[Engine, Depends(engine)]
+async def _engine_dep(request: Request) -> Engine:
+    return engine(request)
+
+
+EngineDep = Annotated[Engine, Depends(_engine_dep)]
 
 
 def backends_available(settings: SettingsDep) -> None:
@@ -160,13 +172,13 @@ def current_staff(request: Request, settings: SettingsDep) -> StaffUser:
 StaffDep = Annotated[StaffUser, Depends(current_staff)]
 
 
-def current_agent(user: StaffDep) -> StaffUser:
+async def current_agent(user: StaffDep) -> StaffUser:
     if user.role not in ("agent", "admin"):
         raise HTTPException(403, "需要坐席或管理员权限")
     return user
 
 
-def current_admin(user: StaffDep) -> StaffUser:
+async def current_admin(user: StaffDep) -> StaffUser:
     if user.role != "admin":
         raise HTTPException(403, "需要管理员权限")
     return user
