@@ -23,7 +23,7 @@ from assistant.db import Handoff, upgrade
 from assistant.engine import Engine
 from assistant.materials import check_materials
 from assistant.privacy import install_log_masking, mask
-from assistant.understanding import INTENT_QTYPE, is_question
+from assistant.understanding import INTENT_QTYPE, is_question, knowledge_question
 from settings import get_settings
 
 log = logging.getLogger("banshitong.actions")
@@ -129,6 +129,36 @@ class ActionAnswer(Action):
         send(dispatcher, a, extra)
         return [SlotSet("matter", a.matter or context.matter), SlotSet("qtype", a.qtype or context.qtype),
                 SlotSet("low_confidence", low)]
+
+
+def answered_instead(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict] | None:
+    """The answer's events when a message NLU filed under a steering intent is a knowledge question
+    (understanding.knowledge_question); None when the intent stands."""
+    text = _text(tracker)
+    if not text or text.startswith("/"):
+        return None  # a button's payload means what it says
+    a = engine().get().answerer.run(text, Context())
+    if not knowledge_question(_intent(tracker), text, a.kind, a.confidence):
+        return None
+    log.info("intent %s overridden: retrieval is sure (%.2f)", _intent(tracker), a.confidence)
+    return ActionAnswer().run(dispatcher, tracker, domain)
+
+
+class ActionSmallTalk(Action):
+    """"你是机器人吗", "今天天气怎么样": the domain's own responses, never a retrieved clause — unless
+    the message is a knowledge question NLU mistook for small talk."""
+
+    RESPONSES = {"bot_challenge": "utter_iamabot", "out_of_scope": "utter_out_of_scope"}
+
+    def name(self) -> str:
+        return "action_small_talk"
+
+    def run(self, dispatcher, tracker, domain):
+        events = answered_instead(dispatcher, tracker, domain)
+        if events is not None:
+            return events
+        dispatcher.utter_message(response=self.RESPONSES.get(_intent(tracker), "utter_out_of_scope"))
+        return []
 
 
 def conversation_summary(tracker: Tracker, limit: int = 10) -> list[dict]:
@@ -571,6 +601,8 @@ class ActionQueryBooking(Action):
         return "action_query_booking"
 
     def run(self, dispatcher, tracker, domain):
+        if (events := answered_instead(dispatcher, tracker, domain)) is not None:
+            return events
         if asked := bk.parse_lookup(_text(tracker)):
             # From another channel: the code plus the phone number's last four digits (as /api/bookings/lookup).
             b = book().find(asked[0], sender=tracker.sender_id, phone_last4=asked[1])
@@ -608,6 +640,8 @@ class ActionCancelBooking(Action):
         if pending and intent in ("deny", "stop"):
             dispatcher.utter_message(text=texts.KEPT.format(code=pending))
             return [SlotSet("pending_cancel", None)]
+        if not pending and (events := answered_instead(dispatcher, tracker, domain)) is not None:
+            return events
         items = book().active_for(tracker.sender_id, today())
         if not items:
             dispatcher.utter_message(text=texts.NOTHING_TO_CANCEL)

@@ -53,6 +53,27 @@ def named_region(text: str) -> str | None:
     return next((region for key, region in REGIONS.items() if key in text), None)
 
 
+# Intents that steer the conversation (small talk, the citizen's own bookings) but that NLU also
+# gives to questions about the knowledge base that happen to share a word with them: "湖里区取消了
+# 多少项中介服务事项" (取消 → cancel_appointment), "银山分中心是给谁服务的" (谁 → bot_challenge), "湖里区
+# 快递收取送达了多少件" (快递 → out_of_scope). Such a message is answered from the knowledge base when
+# retrieval is sure of an answer and the message uses none of the intent's own words.
+STEERING_OWN_WORDS = {
+    "out_of_scope": (),
+    "bot_challenge": ("你", "您", "机器", "真人", "人工", "AI", "ai"),
+    "cancel_appointment": ("预约", "约", "号"),
+    "query_appointment": ("预约", "约", "号"),
+}
+SURE_ANSWER = 0.75  # retrieval confidence: above every small-talk line measured (“你是谁” 0.62)
+
+
+def knowledge_question(intent: str | None, text: str, kind: str, confidence: float) -> bool:
+    """True when a message NLU filed under a steering intent is really a knowledge question."""
+    if intent not in STEERING_OWN_WORDS or kind not in ("guide", "policy") or confidence < SURE_ANSWER:
+        return False
+    return not any(w in text for w in STEERING_OWN_WORDS[intent])
+
+
 # Words that make a message a question rather than an answer to a form's question. "集美区可以吗"
 # answers "which centre"; "能在集美办吗" asks about the matter (a question type is detected).
 _QUESTION_WORDS = re.compile(r"怎么|怎样|如何|多少|哪|什么|为什么|为啥|能不能|能否|是否|要不要|需不需要|可不可以|有没有|咋")

@@ -162,6 +162,11 @@ CONVERSATIONS: dict[str, list[tuple[str, list[list[str]], list[str]]]] = {
     "hello-thanks-bye": [("你好", [["您好"]], []), ("谢谢", [["不客气"]], []), ("再见", [["再见"]], [])],
     "insult": [("你真笨", [["抱歉"]], ["来源", "责任单位"])],
     "who-are-you": [("你是谁", [["办事通"]], ["来源", "责任单位"])],
+    # ... but a knowledge question sharing a word with small talk or with booking is answered
+    "a-question-with-quxiao-is-not-a-cancellation": [
+        ("湖里区的中介服务事项取消了几项", [["中介服务"], ["湖里区"]], ["没有可以取消的预约", "确定要取消"])],
+    "a-question-with-shui-is-not-small-talk": [
+        ("海沧区的自助服务区是给谁用的", [["自助"], ["海沧"]], ["机器人", "不在办事通的服务范围"])],
     # 7. the matter survives detours
     "matter-survives-leaving-the-form": [
         ("护照要多少钱", [["120"]], []),
