@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from assistant import insights, publishing
 from assistant import knowledge_base as kb
@@ -503,6 +504,11 @@ def api_restore(gid: str, req: RestoreRequest, user: AdminDep, session: SessionD
     return {"revision": saved.revision.number, "changed": saved.changed}
 
 
+def _build_exists(session: Session, build_id: int) -> None:
+    if session.get(IndexBuild, build_id) is None:
+        raise HTTPException(404, "没有这次构建")
+
+
 @api.post("/index/builds", status_code=202)
 def api_build(req: BuildRequest, user: AdminDep, session: SessionDep, settings: SettingsDep):
     _ensure_seeded(session)
@@ -523,8 +529,7 @@ def api_build_status(build_id: PathId, user: AdminDep, session: SessionDep):
 
 @api.post("/index/builds/{build_id}/cancel")
 def api_cancel(build_id: PathId, user: AdminDep, session: SessionDep, settings: SettingsDep):
-    if session.get(IndexBuild, build_id) is None:
-        raise HTTPException(404, "没有这次构建")
+    _build_exists(session, build_id)
     if not publishing.cancel(_db(settings), build_id, user.username):
         raise HTTPException(409, "这次构建已经结束，无法取消")
     return {"cancelled": build_id}
@@ -541,8 +546,7 @@ def api_report(build_id: PathId, user: AdminDep, session: SessionDep):
 @api.post("/index/builds/{build_id}/publish")
 def api_publish(build_id: PathId, req: PublishRequest, request: Request, user: AdminDep, session: SessionDep,
                 settings: SettingsDep):
-    if session.get(IndexBuild, build_id) is None:
-        raise HTTPException(404, "没有这次构建")
+    _build_exists(session, build_id)
     try:
         version = publishing.publish(session, _engine_or_none(request), settings, build_id, user.username,
                                      req.override_reason)

@@ -247,6 +247,18 @@ def _fail(exc: ho.HandoffError):
     raise HTTPException(exc.status, str(exc))
 
 
+def _commit(s, change):
+    """Runs one hand-over change (take, reply, close) and commits it; a refused change is rolled
+    back and answered with its HTTP error (409 taken by someone else, 404 …)."""
+    try:
+        out = change()
+    except ho.HandoffError as exc:
+        s.rollback()
+        _fail(exc)
+    s.commit()
+    return out
+
+
 @router.get("/api/handoffs", response_model=list[HandoffOut], summary="Hand-overs (default: waiting for an agent)")
 def handoffs(request: Request, settings: SettingsDep, user: AgentDep,
              status: Annotated[str, Query(pattern="^(waiting|taken|closed|all)$")] = "waiting"):
@@ -296,12 +308,7 @@ def handoff_detail(handoff_id: PathId, request: Request, settings: SettingsDep, 
 async def take(handoff_id: PathId, request: Request, settings: SettingsDep, user: AgentDep):
     def run():
         with _db(settings) as s:
-            try:
-                h = ho.take(s, handoff_id, user)
-            except ho.HandoffError as exc:
-                s.rollback()
-                _fail(exc)
-            s.commit()
+            h = _commit(s, lambda: ho.take(s, handoff_id, user))
             return _named(request, ho.conversation(s, h.id)), h.sender
 
     out, sender = await run_in_threadpool(run)
@@ -318,12 +325,7 @@ async def reply(handoff_id: PathId, req: ReplyIn, settings: SettingsDep, user: A
 
     def run():
         with _db(settings) as s:
-            try:
-                m = ho.reply(s, handoff_id, user, text)
-            except ho.HandoffError as exc:
-                s.rollback()
-                _fail(exc)
-            s.commit()
+            m = _commit(s, lambda: ho.reply(s, handoff_id, user, text))
             return {"id": m.id, "who": m.who, "text": m.text, "at": ho.iso(m.created_at),
                     "author": user.display_name}, s.get(Handoff, handoff_id).sender
 
@@ -340,12 +342,7 @@ async def close(handoff_id: PathId, request: Request, settings: SettingsDep, use
 
     def run():
         with _db(settings) as s:
-            try:
-                h = ho.close(s, handoff_id, user, outcome)
-            except ho.HandoffError as exc:
-                s.rollback()
-                _fail(exc)
-            s.commit()
+            h = _commit(s, lambda: ho.close(s, handoff_id, user, outcome))
             return _named(request, ho.conversation(s, h.id)), h.sender
 
     out, sender = await run_in_threadpool(run)
