@@ -69,6 +69,22 @@ def region_note(region: str) -> str:
     return ""
 
 
+def booking_lines(g: Guide, mark=lambda path: "") -> list[str]:
+    """How to book this matter, worded once for the chat and the guide page. `mark(path)` returns the
+    待核实 flag of a fact (and records it as stated) in the chat; the page marks facts itself."""
+    a = g.appointment
+    if a is None:
+        return [f"{g.name}可直接到现场取号办理；也可以在办事通对话中预约。"]
+    out = [f"{g.name}{'须预约' if a.required else '可预约，也可直接到现场取号'}{mark('appointment')}。"]
+    if a.channels:
+        out.append("预约渠道：" + "、".join(a.channels) + "，也可以在办事通对话中预约。")
+    if a.walk_in:
+        out.append("未预约的也可现场取号，不会因未预约被拒绝办理（厦府办〔2018〕138号 三、(十二)）。")
+    if a.notes:
+        out.append(a.notes)
+    return out
+
+
 class GuideComposer:
     """Guide + question type → reply text and next-step buttons."""
 
@@ -183,17 +199,7 @@ class GuideComposer:
         return f"能否在{district}办理{g.name}，请以下方办理地点为准，或拨打{HOTLINE}确认。"
 
     def _booking(self, g: Guide, f) -> list[str]:
-        a = g.appointment
-        if a is None:
-            return [f"{g.name}可直接到现场取号办理；也可以在这里预约办事。"]
-        out = [f"{g.name}{'须预约' if a.required else '可预约也可直接到现场'}{f('appointment')}。"]
-        if a.channels:
-            out.append("预约渠道：" + "、".join(a.channels) + "，也可以直接在本对话中预约。")
-        if a.walk_in:
-            out.append("未预约的也可现场取号，不会因未预约被拒绝办理（厦府办〔2018〕138号 三、(十二)）。")
-        if a.notes:
-            out.append(a.notes)
-        return out
+        return booking_lines(g, f)
 
     def _process(self, g: Guide, f) -> list[str]:
         if not g.steps:

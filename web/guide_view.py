@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from assistant.answer import _limit  # the same wording as the chat's answers
+from assistant.answer import _limit, booking_lines  # the same wording as the chat's answers
 from knowledge.schema import Guide
 
 OTHER = "其他"
@@ -52,20 +52,6 @@ def time_limit(g: Guide) -> list[dict]:
         out.append(_fact(g, "time_notes", g.time_notes))
     if g.trips is not None:
         out.append(_fact(g, "trips", "一趟不用跑（全程网办）" if g.trips == 0 else f"最多跑{g.trips}趟"))
-    return out
-
-
-def booking(g: Guide) -> list[str]:
-    a = g.appointment
-    if a is None:
-        return ["可直接到现场取号办理，也可在办事通对话中预约。"]
-    out = ["须预约" if a.required else "可预约，也可直接到现场取号"]
-    if a.channels:
-        out.append("预约渠道：" + "、".join(a.channels) + "，也可在办事通对话中预约")
-    if a.walk_in:
-        out.append("未预约的也可现场取号，不会因未预约被拒绝办理（厦府办〔2018〕138号 三、(十二)）")
-    if a.notes:
-        out.append(a.notes)
     return out
 
 
@@ -119,7 +105,7 @@ def view(g: Guide) -> dict:
         "phone": _fact(g, "phone", g.phone) if g.phone else None,
         "scope": _fact(g, "scope", scope_text(g)) if g.scope else None,
         "scope_notes": g.scope_notes,
-        "booking": _fact(g, "appointment", booking(g)),
+        "booking": _fact(g, "appointment", booking_lines(g)),
         "legal_basis": _fact(g, "legal_basis", g.legal_basis) if g.legal_basis else None,
         "sources": sources(g),
         "reviewed": g.reviewed.isoformat() if g.reviewed else None,
