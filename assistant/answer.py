@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from embeddings.search import Hit, HybridSearcher
 from embeddings.text import normalize, tokenize
 from assistant import texts
-from assistant.understanding import DISTRICTS, QTYPE_LABELS, MatterLookup, detect_qtype, extract_question, named_region
+from assistant.understanding import DISTRICTS, QTYPE_LABELS, MatterLookup, Reader, Reading, extract_question
 from knowledge.guides import guide_sections
 from knowledge.schema import FIELD_LABELS, ITEMISED_FACTS, Guide, Passage
 
@@ -37,6 +37,7 @@ class Button:
 class Context:
     matter: str | None = None  # guide id the conversation is about
     qtype: str | None = None  # the last question type asked
+    topics: tuple[str, ...] = ()  # the matters discussed so far, oldest first ("回到刚才那个")
 
 
 @dataclass
@@ -49,6 +50,16 @@ class Answer:
     confidence: float = 0.0
     sources: list[dict] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
+    matters: list[str] = field(default_factory=list)  # every matter answered (several: side by side)
+    facts: list[str] = field(default_factory=list)  # the fact paths the text states
+    detail: str | None = None  # the rest, behind 「展开全部」
+
+    def payload(self) -> dict:
+        """What the reply is, as data: the chat page, the admin statistics and feedback read this,
+        never the wording."""
+        return {"kind": self.kind, "matter": self.matter, "matters": self.matters or ([self.matter] if self.matter else []),
+                "qtype": self.qtype, "confidence": round(float(self.confidence), 3), "sources": self.sources,
+                "detail": self.detail}
 
 
 def ask_payload(qtype: str, matter: str) -> str:
@@ -88,7 +99,7 @@ def booking_lines(g: Guide, mark=lambda path: "") -> list[str]:
 class GuideComposer:
     """Guide + question type → reply text and next-step buttons."""
 
-    def run(self, g: Guide, qtype: str, extra: list[str] | None = None) -> tuple[str, list[Button]]:
+    def run(self, g: Guide, qtype: str, extra: list[str] | None = None) -> tuple[str, list[Button], list[str]]:
         used: list[str] = []  # the fact paths this reply states: their sources and checks are told
 
         def f(path: str) -> str:
@@ -106,7 +117,34 @@ class GuideComposer:
         lines.extend(extra or [])
         lines.extend(unconfirmed_lines(g, used))
         lines.append(source_line(g, used))
-        return "\n".join(lines), self._buttons(g, qtype)
+        return "\n".join(lines), self._buttons(g, qtype), used
+
+    def brief(self, g: Guide, qtype: str) -> tuple[str, list[str]]:
+        """One compact line or two for one of several matters asked together."""
+        used: list[str] = []
+
+        def f(path: str) -> str:
+            used.append(path)
+            return ""
+
+        if qtype == "materials" and g.materials:
+            f("materials")
+            return f"共{len(g.materials)}项：" + "、".join(m.name for m in g.materials) + "。", used
+        if qtype == "where":
+            body = self._where(g, f)
+            locs = [x for x in body if x.startswith("· ")][:2]
+            head = [x for x in body if not x.startswith("· ")][:1]
+            return " ".join(head + locs) or g.summary or g.name, used
+        body = (getattr(self, f"_{qtype}", None) or self._general)(g, f)
+        if not body:
+            return f"暂未收录{QTYPE_LABELS.get(qtype, '相关')}信息，可拨打{HOTLINE}咨询。", used
+        first = body[0]
+        prefix = f"{g.name}："
+        if first.startswith(prefix):
+            first = first[len(prefix):]
+        elif first.startswith(g.name):
+            first = first[len(g.name):]
+        return first, used
 
     # --- one method per question type; each returns lines, the first answering directly ---
     def _materials(self, g: Guide, f) -> list[str]:
@@ -335,83 +373,80 @@ EMPTY = texts.EMPTY
 
 
 class Answerer:
-    """The pipeline: understand → retrieve → decide → compose."""
+    """The pipeline: understand (a Reading) → retrieve → decide → compose."""
 
     def __init__(self, searcher: HybridSearcher, min_confidence: float = 0.5):
         self.searcher = searcher
         self.guides = {g.id: g for g in searcher.index.guides}
         corpus = "\n".join([p.text for p in searcher.index.passages] + [g.model_dump_json() for g in searcher.index.guides])
         self.lookup = MatterLookup(searcher.index.guides, corpus)
+        self.reader = Reader(self.lookup)
         self.composer = GuideComposer()
         self.min_confidence = min_confidence
 
+    def read(self, text: str) -> Reading:
+        return self.reader.run(text)
+
     def run(self, question: str, context: Context | None = None, qtype: str | None = None,
-            matter: str | None = None) -> Answer:
+            matter: str | None = None, reading: Reading | None = None) -> Answer:
+        """`question` is what the citizen typed (or "" for a button); `reading` its Reading when the
+        caller already has it (the chat reads each message once); `qtype`/`matter` come from a
+        button's payload."""
         context = context or Context()
-        text = extract_question(normalize(question), self.lookup)
+        reading = reading if reading is not None else self.reader.run(question)
+        text = extract_question(reading.question or reading.text, self.lookup)
         if matter in self.guides and not text:
             # A button press: the matter and question type are given, nothing to understand.
             g = self.guides[matter]
-            body, buttons = self.composer.run(g, qtype or "general")
-            return Answer("guide", body, buttons, g.id, qtype or "general", 1.0,
-                          [guide_ref(g)])
+            return self._guide(g, qtype or "general", 1.0)
         if not text:
             return Answer("empty", EMPTY, buttons=self._starter_buttons())
-        asked = qtype or detect_qtype(text)
-        match = self.lookup.run(text)
-        if match.invented and matter not in self.guides:
+        asked = qtype or reading.qtype
+        if reading.invented and matter not in self.guides:
             # "外星人居住证": a real name under an invented kind. Answering with the real guide
             # would tell the citizen something false about a thing that does not exist.
-            return Answer("unknown", texts.UNKNOWN_MATTER.format(name=match.invented),
+            return Answer("unknown", texts.UNKNOWN_MATTER.format(name=reading.invented),
                           [Button("转人工", "/human_handoff")], None, asked, 0.0)
-        named = [matter] if matter in self.guides else [g.id for g in match.guides]
-
-        if len(named) > 1 and len({self.guides[i].category for i in named} - {None}) <= 1 and self.guides[named[0]].category:
-            return self._clarify([self.guides[i] for i in named], asked, "您问的是以下哪一项？为避免混淆，请选择一项：")
-        if not named and match.category:
-            # "补办身份证" / "身份证过期了" say which member of the category is meant.
-            members = self.lookup.members(match.category)
-            for verbs in (("补", "丢", "遗失", "掉了"), ("换", "过期", "到期")):
-                hit = [g for g in members if any(v in text for v in verbs) and any(v in g.name for v in verbs)]
-                if len(hit) == 1:
-                    named = [hit[0].id]
-                    break
-        if not named and match.category and (context.matter is None or self.guides[context.matter].category != match.category):
-            return self._clarify(self.lookup.members(match.category), asked, f"“{match.category}”包括以下几项，请问您要办理哪一项？")
+        named = [matter] if matter in self.guides else list(reading.matters)
+        if len(named) > 1:
+            return self._several([self.guides[i] for i in named], reading.comparison or asked or "general")
+        place_elsewhere = any(p != "厦门市" and all(g.region != p for g in self.lookup.members(reading.category or ""))
+                              for p in reading.places)  # "湖里区推出了哪些一件事主题服务": that district's record
+        if not named and reading.category and not place_elsewhere and \
+                (context.matter is None or self.guides[context.matter].category != reading.category):
+            return self._clarify(self.lookup.members(reading.category), asked, f"“{reading.category}”包括以下几项，请问您要办理哪一项？")
 
         target = named[0] if named else None
-        hits = self._prefer_city(self.searcher.run(text, k=20, prefer_doc=target or context.matter), text)[:8]
+        place = reading.places[0] if reading.places else None
+        about = target or self._followed(reading, context)
+        hits = self.searcher.run(text, k=20, prefer_doc=about, region=place)[:8]
         conf = self.confidence(hits, text)
-        if target is None and context.matter:
-            # A follow-up ("那要多久？", "可以在别的区办吗？") names no matter: it is about the one under
-            # discussion. A short remark without a question type stays there too unless retrieval
-            # clearly points elsewhere.
+        if target is None and about is not None:
+            # A follow-up ("那要多久？", "能在集美办吗？", "回到刚才那个 要钱不") names no matter: it is
+            # about the one under discussion (or the earlier one it points back to). A short remark
+            # without a question type stays there too unless retrieval clearly points elsewhere.
             top = hits[0].passage if hits else None
-            place = named_region(text)
-            if asked and not place:
-                target = context.matter
-            elif place in DISTRICTS.values() and asked in ("where", "scope") and self.guides[context.matter].kind == "matter":
-                # "能在集美办吗" about the matter under discussion: where, in that district.
-                g = self.guides[context.matter]
-                body, buttons = self.composer.run(g, "scope", [self.composer.district_line(g, place)])
-                return Answer("guide", body, buttons, g.id, "scope", 0.9,
-                              [{"type": "guide", "id": g.id, "title": g.name, "reviewed": g.reviewed.isoformat()}], hits)
-            elif len(text) <= 12 and (top is None or top.doc_id == context.matter or conf < self.min_confidence + 0.15):
-                target = context.matter
+            g = self.guides[about]
+            if place in DISTRICTS.values() and g.kind == "matter" and (asked in ("where", "scope", None) or reading.is_question):
+                # "能在集美办吗" about the matter under discussion: that matter, in that district.
+                return self._guide(g, "scope", 0.9, [self.composer.district_line(g, place)], hits)
+            if (asked and not place) or reading.back_ref or reading.person or \
+                    (len(text) <= 16 and (top is None or top.doc_id == about or conf < self.min_confidence + 0.15)):
+                target = about
         if target is None and hits and hits[0].passage.source_type == "guide" and conf >= self.min_confidence:
             target = hits[0].passage.doc_id if self._names_overlap(text, self.guides.get(hits[0].passage.doc_id)) else None
 
-        place = named_region(text)
         if target is not None and place and place != self.guides[target].region and place[:2] not in self.guides[target].name:
             # "湖里区快递收取送达了多少件" is about 湖里区's own record, not the city-wide EMS guide.
-            target = target if named and self.guides[target].kind == "matter" else None
+            target = target if (named or about) and self.guides[target].kind == "matter" else None
             if target is None:
-                hits = sorted(hits, key=lambda h: h.passage.region != place)
+                hits = sorted(hits, key=lambda h: h.passage.region != place)  # stable: that place's record first
 
         if target is not None:
             g = self.guides[target]
-            qt = asked or (context.qtype if named and context.qtype and not asked else None) or "general"
-            if not asked and named and context.matter and context.qtype and target != context.matter:
+            qt = asked or "general"
+            if not asked and named and context.matter and context.qtype and target != context.matter \
+                    and (len(text) <= 8 or re.search(r"呢[?？]?$", text)):
                 qt = context.qtype  # "那港澳通行证呢？" asks the previous question of a new matter
             extra: list[str] = []
             if g.kind != "matter":
@@ -423,9 +458,7 @@ class Answerer:
                                and h.passage.region in ("厦门市", g.region)), None)
                 if clause is not None and self.confidence([h for h in hits if h.passage is clause], text) >= self.min_confidence:
                     extra = [f"政策原文：{policy_excerpt(clause, text, 200)}（{cite(clause)}）"]
-            body, buttons = self.composer.run(g, qt, extra)
-            return Answer("guide", body, buttons, g.id, qt, max(conf, 0.9 if named else conf),
-                          [guide_ref(g)], hits)
+            return self._guide(g, qt, max(conf, 0.9 if named else conf), extra, hits)
 
         policy = [h for h in hits if h.passage.source_type == "policy"]
         if policy and conf >= self.min_confidence:
@@ -433,14 +466,35 @@ class Answerer:
         return Answer("fallback", FALLBACK, [Button("转人工", "/human_handoff")], None, asked, conf, [], hits)
 
     @staticmethod
-    def _prefer_city(hits: list[Hit], text: str) -> list[Hit]:
-        """A district's or another county's clause only outranks a city-wide one when the question
-        names that place: citizens asking in general are asking about Xiamen's rules."""
-        def weight(h: Hit) -> float:
-            region = h.passage.region
-            named = region != "厦门市" and region[:2] in text
-            return h.score * (1.0 if region == "厦门市" or named else 0.8)
-        return sorted(hits, key=weight, reverse=True)
+    def _followed(reading: Reading, context: Context) -> str | None:
+        """The matter a message that names none is about: the last one, or the one it points back to."""
+        topics = list(context.topics) or ([context.matter] if context.matter else [])
+        if not topics:
+            return None
+        if reading.back_ref == "first":
+            return topics[0]
+        if reading.back_ref == "earlier" and len(topics) > 1:
+            return topics[-2]
+        return context.matter or topics[-1]
+
+    def _guide(self, g: Guide, qtype: str, conf: float, extra: list[str] | None = None, hits: list[Hit] | None = None) -> Answer:
+        body, buttons, used = self.composer.run(g, qtype, extra)
+        return Answer("guide", body, buttons, g.id, qtype, conf, [guide_ref(g)], hits or [], matters=[g.id], facts=used)
+
+    def _several(self, guides: list[Guide], qtype: str) -> Answer:
+        """"结婚和离婚登记都在哪办", "护照和港澳通行证哪个贵": one compact answer per matter, side by side."""
+        lines, used_all = [], []
+        for g in guides:
+            brief, used = self.composer.brief(g, qtype)
+            lines.append(f"【{g.name}】{brief}")
+            used_all.append((g, used))
+        flags = [f"《{g.name}》" for g, used in used_all if any(g.flagged(p) for p in used)]
+        if flags:
+            lines.append(f"{FLAG[1:-1]}：{'、'.join(flags)}的部分内容尚未经官方来源核实，办理前请确认。")
+        lines.append("来源：" + "；".join(f"办事指南《{g.name}》" for g in guides))
+        buttons = [Button(f"{g.name}详情", ask_payload(qtype, g.id)) for g in guides][:4]
+        return Answer("guide", "\n".join(lines), buttons, guides[0].id, qtype, 0.9, [guide_ref(g) for g in guides], [],
+                      matters=[g.id for g in guides])
 
     def confidence(self, hits: list[Hit], text: str) -> float:
         """How sure retrieval is, 0..1. Two signals, equally weighted: how much of the question's

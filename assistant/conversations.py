@@ -9,40 +9,45 @@ The admin pages read these tables (assistant/db.py ChatTurn, Feedback). Question
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy.orm import Session
 
-from assistant.answer import HOTLINE
 from assistant.db import ChatTurn, Feedback
 from assistant.privacy import mask
 
-SOURCE_GUIDE = re.compile(r"办事指南《([^》]+)》")
-_BOOKING = ("预约号", "为您预约", "预约哪一天", "请选择时段", "确认”完成预约", "本次预约", "办事人的姓名", "手机号码")
+# What a reply was, for the admin statistics, from the reply's own data (Answer.payload()).
+_STATS_KIND = {"guide": "answered", "policy": "answered", "clarify": "answered", "materials_check": "answered",
+               "fallback": "refused", "unknown": "refused", "empty": "refused", "handoff": "handoff",
+               "booking": "booking", "smalltalk": "smalltalk"}
 
 
 def reply_text(messages: list[dict]) -> str:
     return "\n".join(m.get("text") or "" for m in messages if m.get("text"))
 
 
+def fold_replies(messages: list[dict]) -> list[dict]:
+    """Rasa sends an action's custom payload as a message of its own; each `{"custom": {"reply": …}}`
+    is folded into the text message before it (`reply`, and `guide_id` for the chat page's link)."""
+    out: list[dict] = []
+    for m in messages:
+        reply = (m.get("custom") or {}).get("reply") if isinstance(m.get("custom"), dict) else None
+        if reply is not None and not m.get("text"):
+            if out and "reply" not in out[-1]:
+                out[-1]["reply"] = reply
+            continue
+        out.append(m)
+    for m in out:
+        if (m.get("reply") or {}).get("matter") and m["reply"].get("kind") in ("guide", "materials_check"):
+            m["guide_id"] = m["reply"]["matter"]
+    return out
+
+
 def kind_of(messages: list[dict]) -> str:
-    """What kind of reply the bot gave, judged by what the citizen saw."""
-    text = reply_text(messages)
-    if "转接人工" in text or "转人工处理" in text or "已转人工" in text:
-        return "handoff"
-    if "抱歉" in text and HOTLINE in text and "来源" not in text:
-        return "refused"
-    if any(k in text for k in _BOOKING):
-        return "booking"
-    if "来源：" in text or "依据" in text:
-        return "answered"
-    return "smalltalk"
-
-
-def guide_named(text: str) -> str | None:
-    """The guide name an answer cites ("来源：办事指南《…》")."""
-    m = SOURCE_GUIDE.search(text or "")
-    return m.group(1) if m else None
+    """What kind of reply the bot gave, from the replies' data; a form's question carries none."""
+    kinds = [_STATS_KIND.get((m.get("reply") or {}).get("kind"), "smalltalk") for m in messages if m.get("reply")]
+    for k in ("handoff", "answered", "booking", "refused", "smalltalk"):
+        if k in kinds:
+            return k
+    return "booking" if messages else "smalltalk"
 
 
 def record_turn(session: Session, sender: str, channel: str, question: str, messages: list[dict],

@@ -67,3 +67,13 @@ NOTHING_TO_CANCEL = "您目前没有可以取消的预约。"
 
 # --- materials pre-check ---
 WHICH_MATTER_FOR_CHECK = "请问您要办理哪个事项？例如：“结婚登记我带了身份证和户口本，够吗？”"
+
+# --- understanding a message as parts (assistant/dialogue.py) ---
+SHORT_GREETING = "您好！"
+HANDOFF_BUTTON = "转人工"
+REPHRASE_OR_PERSON = (
+    "抱歉，我还是没能找到对应的办事指南。您可以换个说法（例如说出事项名称：“护照”“结婚登记”），"
+    f"或点「转人工」由工作人员为您解答，也可以拨打{HOTLINE}政务服务热线。"
+)
+HANDOFF_WITH_QUESTION = "已为您转接人工服务，您的问题“{question}”已转给工作人员，请稍候。您也可以直接拨打" + HOTLINE + "政务服务热线。"
+CORRECTED = "好的，已改为{value}。"

@@ -20,8 +20,8 @@ QTYPE_PATTERNS: list[tuple[str, re.Pattern]] = [
     ("booking", re.compile(r"预约|预定|挂号|排号|取号")),
     ("fee", re.compile(r"多少钱|费用|收费|收不收|要钱|花钱|免费|价格|工本费|几块|多少元|收多少")),
     ("time", re.compile(r"多久|多长时间|几天|多少天|时限|几个工作日|当天|当场|立等|什么时候(能|可以)?(拿|领|取|办好|出)|要等|多快|周期")),
-    ("conditions", re.compile(r"条件|资格|能不能办|可不可以办|符合|谁可以|哪些人|年龄")),
-    ("materials", re.compile(r"材料|带什么|带哪些|带啥|准备什么|准备啥|准备哪些|要什么东西|需要什么|要啥|资料|证件|清单|要带|需带|带上|什么手续|哪些手续")),
+    ("conditions", re.compile(r"条件|资格|能不能办|可不可以办|符合|谁可以|哪些人|年龄|代办|代为|委托|帮(?:他|她|别人|家人|老人|我妈|我爸|孩子)(?:去)?办|本人(?:不能|去不了|来不了)|不能亲自")),
+    ("materials", re.compile(r"材料|都要什么|要些什么|要什么(?!时候|时间|条件|手续费)|带什么|带哪些|带啥|准备什么|准备啥|准备哪些|要什么东西|需要什么|要啥|资料|证件|清单|要带|需带|带上|什么手续|哪些手续")),
     ("scope", re.compile(r"通办|别的区|其他区|外区|跨区|异地|就近|任意|任何一个|全市|不是本区|户籍地以外|户口不在")),
     ("where", re.compile(r"在哪|哪里办|去哪|哪儿|地址|地点|哪个窗口|什么地方|几点|上班时间|办公时间|开门|电话|(可以|能)在.{1,8}办")),
     # "X怎么办" / "我要办X" ask for the matter as a whole (the guide overview), not its steps.
@@ -120,7 +120,7 @@ class MatterMatch:
 # ("我儿子身份证丢了", "老人身份证过期了"). Any other noun in front ("外星人居住证", "宠物身份证")
 # makes another thing, unless that compound occurs in the knowledge base ("电子社保卡").
 PEOPLE = set("""儿子 女儿 孩子 小孩 小孩子 宝宝 婴儿 新生儿 老人 老年人 老人家 父母 爸爸 妈妈 爸妈 父亲 母亲 老婆 老公
-丈夫 妻子 爱人 爷爷 奶奶 外公 外婆 姥姥 姥爷 家人 家里人 家属 亲戚 朋友 同事 本人 自己 学生 员工 职工 弟弟 妹妹 哥哥
+丈夫 妻子 爱人 爸 妈 我爸 我妈 老爸 老妈 爷爷 奶奶 外公 外婆 姥姥 姥爷 家人 家里人 家属 亲戚 朋友 同事 本人 自己 学生 员工 职工 弟弟 妹妹 哥哥
 姐姐 孙子 孙女 外孙 对象 男朋友 女朋友 人 大家 家里 公司 单位 我家 他家 她家 市民 居民 群众 外地人 本地人 老乡""".split())
 
 
@@ -191,6 +191,54 @@ class MatterLookup:
             return MatterMatch([], None, False, invented)
         return MatterMatch([self.guides[i] for i in ids], category, by_typo)
 
+    # "补办身份证" / "身份证过期了": the verb says which member of a category is meant.
+    CATEGORY_VERBS = (("补", "丢", "遗失", "掉了", "挂失", "被偷"), ("换", "过期", "到期"))
+
+    def resolve(self, category: str, text: str) -> str | None:
+        members = self.members(category)
+        for verbs in self.CATEGORY_VERBS:
+            hit = [g for g in members if any(v in text for v in verbs) and any(v in g.name for v in verbs)]
+            if len(hit) == 1:
+                return hit[0].id
+        return None
+
+    def find(self, text: str) -> list[tuple[str | None, str | None]]:
+        """Every matter a text names, in order: (guide id, None) for a name or alias; (guide id,
+        category) for a category the verbs resolve ("身份证…丢了"); (None, category) for a category
+        left open; ("", "外星人居住证") for an invented kind."""
+        text = normalize(text)
+        found: list[tuple[int, str | None, str | None]] = []
+        masked = text
+        for term, gid in self.terms:
+            pos = masked.find(term)
+            if pos < 0:
+                continue
+            masked = masked.replace(term, "\0" * len(term))  # a longer alias hides its substrings
+            made_up = self._invented(text, pos, term)
+            found.append((pos, "", made_up) if made_up else (pos, gid, None))
+        for cat in sorted(self.categories, key=len, reverse=True):
+            pos = masked.find(cat)
+            if pos < 0 or len(self.categories[cat]) < 2:
+                continue
+            masked = masked.replace(cat, "\0" * len(cat))
+            made_up = self._invented(text, pos, cat)
+            if made_up:
+                found.append((pos, "", made_up))
+                continue
+            # The verbs of this mention's own clause decide, else the whole message's ("身份证跟社保卡都丢了").
+            clause = re.split(r"[，,。！!？?；;\s]", text[pos:])[0]
+            found.append((pos, self.resolve(cat, clause) or self.resolve(cat, text), cat))
+        if not found:
+            py = f" {_pinyin(text)} "
+            for term_py, gid in self.pinyin_terms:
+                if f" {term_py} " in py:
+                    found.append((py.find(f" {term_py} "), gid, None))
+                    break
+        found.sort(key=lambda x: x[0])
+        if any(gid == "" for _, gid, _ in found) and not any(gid and self.guides[gid].kind == "matter" for _, gid, _ in found):
+            return [(gid, cat) for _, gid, cat in found if gid == ""]
+        return [(gid, cat) for _, gid, cat in found if gid != ""]
+
     def _invented(self, text: str, pos: int, term: str) -> str | None:
         """The modifier+name when the noun right before a matter's name makes it another thing."""
         import jieba.posseg as pseg
@@ -257,3 +305,281 @@ def extract_question(text: str, lookup: MatterLookup) -> str:
         if score and score >= best_score:
             best, best_score = s[:LONG_MESSAGE], score
     return best
+
+
+# ---------------------------------------------------------------------------------------------
+# One reading per message. A message is not one intent: it may greet, ask two things, correct an
+# earlier answer and ask for a person at once. `Reader.run` reads it once into a `Reading`; the
+# dialogue (assistant/dialogue.py), the Answerer, the booking form and the HTTP routes all use that
+# value instead of reading the words again.
+
+PART_KINDS = ("greeting", "thanks", "filler", "goodbye", "question", "request", "correction", "statement")
+
+
+@dataclass(frozen=True)
+class Part:
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Correction:
+    """"电话打错了 是139…" → Correction("booking_phone", "139…"); a bare "不对" → Correction(None, None)."""
+    slot: str | None = None
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class Reading:
+    text: str  # the message normalised once (traditional → simplified, full-width → half, spaces)
+    parts: tuple[Part, ...] = ()
+    matters: tuple[str, ...] = ()  # guide ids, in order of mention
+    category: str | None = None  # a category named without the member meant ("社保卡" alone)
+    invented: str | None = None  # "外星人居住证": a real name under an invented kind
+    qtypes: frozenset[str] = frozenset()
+    qtype: str | None = None  # the main question type (the first one asked)
+    comparison: str | None = None  # the question type compared across matters ("哪个贵" → fee)
+    places: tuple[str, ...] = ()
+    dates: tuple[str, ...] = ()  # ISO dates (filled by the booking form's parser when it reads)
+    slot: str | None = None
+    phone: str | None = None
+    person: str | None = None  # whom the matter concerns when not the speaker
+    requests: frozenset[str] = frozenset()  # human, complaint, book, cancel_booking, query_booking, stop
+    correction: Correction | None = None
+    has_materials: tuple[str, ...] = ()
+    back_ref: str | None = None  # last | first | earlier
+    is_question: bool = False
+    question: str = ""  # the text without greetings, thanks, filler and requests: what to answer
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        return frozenset(p.kind for p in self.parts)
+
+    @property
+    def asks(self) -> bool:
+        """Holds a knowledge question (something to answer), not only steering."""
+        return bool(self.question) and (self.is_question or bool(self.matters) or bool(self.category))
+
+
+# Greetings, filler and thanks, peeled off the ends of each clause. People glue them to the question
+# without punctuation ("喂你好我想问一下那个护照…"), so they are matched as prefixes, repeatedly.
+_GREETING = re.compile(r"^(?:喂+|嗨+|哈喽|哈啰|hello|hi|hey|你们?好+|您们?好+|大家好|早上好|早安|上午好|中午好|下午好|晚上好|"
+                       r"早|在吗|在不在|有人吗|有人在吗|亲+|小助手|办事通)[啊呀呢吧哈嘛,，!！~～。.\s]*", re.I)
+_FILLER = re.compile(r"^(?:请问一下|请问下|请问|麻烦(?:您|你)?(?:问|咨询|帮我看)?一下|麻烦|打扰(?:一下|了)?|不好意思|冒昧问一下|"
+                     r"我想(?:问|咨询|了解)(?:一下|下)?|想(?:问|咨询|了解)(?:一下|下)?|(?:我)?(?:问|咨询)(?:一下|下)|顺便问(?:一下|下)?|"
+                     r"对了|还有|另外|那个|这个嘛|就是|就是说|嗯+|额+|呃+|哦+|噢+|好的|好|ok|OK|行|是这样的?|是这样子)"
+                     r"[啊呀呢吧哈,，!！~～。.\s]*", re.I)
+_THANKS = re.compile(r"(?:非常|十分|太)?(?:谢谢|多谢|感谢|谢啦|谢了|辛苦了|thx|thanks|3q)(?:你|您|你们|啦|了)?(?:了|啊|哈|呀)?[!！~～。.\s]*$", re.I)
+_GOODBYE = re.compile(r"(?:再见|拜拜|bye|88|回头见|下次再聊)[!！~～。.\s]*$", re.I)
+_CLAUSE = re.compile(r"[^，,。！!？?；;\n~～ ]+[，,。！!？?；;\n~～ ]*")
+
+# Requests. A person: anywhere in the message, even in passing ("…你们说不清楚 我要找人工"), or asked
+# for indirectly ("有没有人能直接跟我讲讲"). "人工智能", "人工费" are not people.
+_HUMAN = re.compile(r"人工(?!智能|费|成本|授精)|真人|活人|客服|工作人员|接线员|话务员|转接|找个?人(?!才)|"
+                    r"有没有人(?:能|可以|来)?|有人(?:能|可以)(?:直接)?(?:跟|和|给|帮)我|(?:跟|和)人(?:说|聊|讲)|打电话给我|给我回电话|找你们领导")
+_COMPLAINT = re.compile(r"投诉|举报|差评|不作为|乱收费|推诿|刁难|态度(?:太)?(?:差|恶劣|不好)")
+# Booking verbs that ask to book now — not questions about booking ("怎么预约", "要预约吗").
+_BOOK = re.compile(r"(?:帮我|给我|替我|我要|我想|我得|想要|想|要|麻烦)(?:现在)?(?:预约|约|挂号|排号|订)(?:一下|个|一个|下)?(?!.{0,3}(?:吗|么|呢|不|没|\?|？))|"
+                   r"^(?:现在)?预约办事|^(?:我要|我想)?预约(?:一下)?$|^约(?:一下|个号)$")
+_CANCEL = re.compile(r"(?:取消|退掉?|撤销|不要了)(?:我的|掉|一下|下)?(?:这个|那个)?预约|预约(?:不要了|取消|不去了)|^取消预约")
+_QUERY = re.compile(r"(?:查|看|查询|查看)(?:一下|下)?(?:我的|我)?(?:预约|约的)|我(?:的)?预约(?:是|在|呢|情况)|我约了(?:什么|哪|几)|^查预约")
+_STOP = re.compile(r"^(?:不约了|不预约了|不办了|不要了|算了|退出|不用了|取消|停|先不约了|不约|不弄了|不搞了)(?:吧|了|啦)?[!！。.\s]*$")
+_BOT_ADDRESSED = re.compile(r"你是|你们是|你叫|你会|你能|你可以做|你有什么用|机器人|智能客服|ai|AI")
+
+# Several matters compared: the question type the comparison is about.
+_COMPARE = (
+    ("fee", re.compile(r"哪(?:个|一个|样)(?:更|比较)?(?:贵|便宜|划算|省钱|收费|要钱|要交钱|交钱|花钱|费用)|(?:分别|各)(?:要)?多少钱|都(?:要)?多少钱|都收费|都要钱")),
+    ("time", re.compile(r"哪(?:个|一个|样)(?:更|比较)?(?:快|慢|久|费时|省时|时间短|时间长)|(?:分别|各)(?:要)?多久|都要多久")),
+    ("where", re.compile(r"都在哪|分别在哪|各在哪|都去哪|都在什么地方|都到哪")),
+    ("materials", re.compile(r"(?:分别|各|都)(?:要)?(?:带|准备)(?:什么|啥|哪些)")),
+)
+_BACK_EARLIER = re.compile(r"刚才(?:那个|那件|说的|问的)|刚刚(?:那个|说的|问的)|之前(?:那个|问的|说的)|前面(?:那个|问的|说的)|回到(?:刚才|之前|上一个)|上一个(?:问题|事)?")
+_BACK_FIRST = re.compile(r"第一个|头一个|最开始(?:那个|问的)")
+_BACK_LAST = re.compile(r"^(?:那|它|这个|那个|这|那这个|那它|她|他)(?!个?(?:问题))")
+
+# Whom a matter concerns when not the speaker: "我妈身份证过期了", "帮孩子办", "老人家".
+_PERSON = re.compile(r"(?:我|俺|帮|给|替)?(老妈|妈妈|我妈|母亲|老爸|爸爸|我爸|父亲|爸妈|父母|孩子|小孩|儿子|女儿|宝宝|婴儿|新生儿|"
+                     r"老婆|老公|妻子|丈夫|爱人|爷爷|奶奶|外公|外婆|姥姥|姥爷|老人家|老人|老年人|家人|家里人|朋友|亲戚|弟弟|妹妹|哥哥|姐姐)")
+_PERSON_CANON = {"老妈": "妈妈", "我妈": "妈妈", "母亲": "妈妈", "老爸": "爸爸", "我爸": "爸爸", "父亲": "爸爸", "爸妈": "父母",
+                 "小孩": "孩子", "婴儿": "宝宝", "新生儿": "宝宝", "妻子": "老婆", "爱人": "老婆", "丈夫": "老公",
+                 "老人家": "老人", "老年人": "老人", "家里人": "家人", "姥姥": "外婆", "姥爷": "外公"}
+
+# "我有身份证和户口本 想办护照 还缺啥": what the person says they have.
+_HAVE = re.compile(r"(?:我|俺)?(?:已经|都|现在)?(?:有|带了|带着|拿了|准备了|准备好了|手上有|手里有|带)([^，,。！!？?；;]{2,40}?)"
+                   r"(?=[，,。！!？?；;\s]|想|要|去|办|还|够|行|可以|能|了吗|吗|$)")
+_HAVE_CHECK = re.compile(r"还缺|还差|差(?:什么|啥|哪些|不差)|少(?:什么|啥|了什么)|还要带|还得带|缺(?:什么|啥|哪些|不缺)|够(?:不够|吗|了吗|么)|齐(?:不齐|了吗|吗)|还要(?:什么|啥|带什么|带啥)|还需要(?:什么|啥|哪些)|可以了吗|行不行|行吗")
+_MATERIAL_WORDS = re.compile(r"证|本|簿|照片|相片|证明|复印件|原件|卡|表|书|户口|执照|合同|协议")
+
+# Corrections: "不对…我要…", "打错了 是…", "我要办的是X不是Y", "改成后天".
+_CORRECT = re.compile(r"不对|不是这个|错了|选错|打错|写错|填错|说错|搞错|弄错|输错|点错|改成|改为|改到|换成|换到|应该是|其实是|我要办的是|重新选|重选|更正")
+
+
+def _peel(clause: str) -> tuple[list[Part], str, list[Part]]:
+    """Greetings/filler off the front, thanks/goodbyes off the back of one clause."""
+    head: list[Part] = []
+    core = clause.strip()
+    while core:
+        m = _GREETING.match(core)
+        kind = "greeting"
+        if not m or not m.group(0):
+            m, kind = _FILLER.match(core), "filler"
+        if not m or not m.group(0):
+            break
+        word = m.group(0)
+        if kind == "filler" and word.rstrip("啊呀呢吧哈,，!！~～。. ") in ("好", "行") and len(core) > len(word) and not re.match(r"[,，!！。.\s]", core[len(word.rstrip()) - 1:][-1:] or " "):
+            break  # "好办吗", "行不行" are not an "OK"
+        head.append(Part(kind, word.strip()))
+        core = core[len(word):].strip()
+    tail: list[Part] = []
+    for pat, kind in ((_THANKS, "thanks"), (_GOODBYE, "goodbye"), (_THANKS, "thanks")):
+        m = pat.search(core)
+        if m and m.group(0).strip():
+            tail.insert(0, Part(kind, m.group(0).strip()))
+            core = core[:m.start()].strip()
+    return head, core, tail
+
+
+class Reader:
+    """Message text → Reading, once. Built from the knowledge base's guides (MatterLookup)."""
+
+    def __init__(self, lookup: MatterLookup):
+        self.lookup = lookup
+        self._typo_terms = [(t, _pinyin(t)) for t, _ in lookup.terms if len(t) >= 3] + \
+            [(c, _pinyin(c)) for c in lookup.categories if len(c) >= 3]
+
+    def run(self, message: str) -> Reading:
+        text = normalize(message or "")
+        if not text:
+            return Reading(text="")
+        text = self._fix_typos(text)
+        parts: list[Part] = []
+        for raw in _CLAUSE.findall(text) or [text]:
+            head, core, tail = _peel(raw.strip(" ，,。；;\n~～"))
+            parts.extend(head)
+            if core:
+                parts.append(Part(self._kind(core), core))
+            parts.extend(tail)
+        parts = self._merge(parts)
+        body = " ".join(p.text for p in parts if p.kind in ("question", "statement", "correction"))
+        requests = self._requests(text, parts)
+        qtypes = [name for name, pat in QTYPE_PATTERNS if pat.search(body)]
+        if not qtypes and (q := detect_qtype(body)):
+            qtypes = [q]
+        if "booking" in qtypes and "book" in requests and not re.search(r"怎么|如何|怎样|需要|要不要|能不能|可以|吗|么", body):
+            qtypes.remove("booking")  # "帮我预约一下" books, it does not ask how
+        comparison = next((q for q, pat in _COMPARE if pat.search(body)), None)
+        found = self.lookup.find(self._expand(body or text))
+        matters = tuple(dict.fromkeys(gid for gid, _ in found if gid))
+        category = next((cat for gid, cat in found if gid is None and cat), None)
+        invented = next((cat for gid, cat in found if gid == "" and cat), None)
+        correction = self._correction(text)
+        question = strip_request_prefix(body) if body else ""
+        return Reading(
+            text=text, parts=tuple(parts), matters=matters, category=category if not matters else category,
+            invented=invented if not matters else None,
+            qtypes=frozenset(qtypes), qtype=qtypes[0] if qtypes else None, comparison=comparison,
+            places=tuple(dict.fromkeys(r for k, r in REGIONS.items() if k in text)),
+            slot=None, phone=_phone(text), person=self._person(text), requests=frozenset(requests),
+            correction=correction, has_materials=self._has(text, body), back_ref=self._back(body),
+            is_question=any(p.kind == "question" for p in parts), question=question,
+        )
+
+    # --- pieces ---
+    def _fix_typos(self, text: str) -> str:
+        """"身分证", "社宝卡", "结昏登记": a span that sounds like a known name is read as that name."""
+        if len(text) > 300:
+            return text
+        syllables = [lazy_pinyin(ch, errors=lambda s: list(s))[0] if ch.strip() else "_" for ch in text]
+        joined = " " + " ".join(syllables) + " "
+        for term, py in self._typo_terms:
+            at = joined.find(f" {py} ")
+            if at < 0 or term in text:
+                continue
+            i = joined[:at + 1].count(" ") - 1  # syllables before the match = its character index
+            span = text[i:i + len(term)]
+            if re.fullmatch(r"[\u4e00-\u9fff]+", span):
+                text = text[:i] + term + text[i + len(term):]
+        return text
+
+    @staticmethod
+    def _expand(text: str) -> str:
+        """"结婚和离婚登记" names two matters: the shared ending goes to both ("结婚登记和离婚登记")."""
+        text = re.sub(r"([\u4e00-\u9fff]{2})(和|跟|与|及|还有|、|或者?|还是)([\u4e00-\u9fff]{2})(登记|证|卡|手续|备案)",
+                      r"\1\4\2\3\4", text)
+        # "身份证跟社保卡都丢了": the shared predicate goes to both ("身份证丢了 社保卡丢了").
+        return re.sub(r"([\u4e00-\u9fff]{2,6})(和|跟|与|还有|、)([\u4e00-\u9fff]{2,6}?)(?:都|也|全)?(丢了|丢失了|掉了|遗失了|过期了|到期了|坏了|被偷了)",
+                      r"\1\4 \3\4", text)
+
+    @staticmethod
+    def _kind(core: str) -> str:
+        if _CORRECT.search(core):
+            return "correction"
+        if (_HUMAN.search(core) or _BOOK.search(core) or _CANCEL.search(core) or _QUERY.search(core) or _STOP.match(core)) \
+                and not (detect_qtype(re.sub(_HUMAN.pattern, "", core)) and re.search(r"[吗呢？?]|怎么|多少|哪", core)):
+            return "request"
+        return "question" if is_question(core) else "statement"
+
+    @staticmethod
+    def _merge(parts: list[Part]) -> list[Part]:
+        """A statement right before a question is its context ("我的居住证签注过期了好几年 现在怎么办")."""
+        return parts
+
+    @staticmethod
+    def _requests(text: str, parts: list[Part]) -> list[str]:
+        out = []
+        if _HUMAN.search(text) and not re.search(r"有人在吗|有人吗|在吗", text) or re.search(r"有没有人能|有人能", text):
+            out.append("human")
+        if _COMPLAINT.search(text):
+            out.append("complaint")
+        if _CANCEL.search(text):
+            out.append("cancel_booking")
+        elif _QUERY.search(text):
+            out.append("query_booking")
+        elif any(_BOOK.search(p.text) for p in parts if p.kind in ("request", "statement", "question")):
+            out.append("book")
+        if any(_STOP.match(p.text) for p in parts if p.kind in ("request", "statement")):
+            out.append("stop")
+        return out
+
+    @staticmethod
+    def _person(text: str) -> str | None:
+        m = _PERSON.search(text)
+        if not m:
+            return None
+        word = m.group(1)
+        return _PERSON_CANON.get(word, word)
+
+    @staticmethod
+    def _has(text: str, body: str) -> tuple[str, ...]:
+        if not _HAVE_CHECK.search(text) and not re.search(r"(?:我|俺)(?:已经)?(?:有|带了|准备了)", text):
+            return ()
+        items: list[str] = []
+        for m in _HAVE.finditer(text):
+            for item in re.split(r"和|跟|与|及|以及|还有|、|，|,|\s", m.group(1)):
+                item = re.sub(r"^(?:一张|一本|一份|两张|两份|我的|我们的|本人的?)|(?:原件|复印件)?(?:了|的)?$", "", item.strip())
+                if len(item) >= 2 and _MATERIAL_WORDS.search(item) and not re.search(r"没有?|缺", item):
+                    items.append(item)
+        return tuple(dict.fromkeys(items)) if (items and (_HAVE_CHECK.search(text) or len(items) >= 2)) else ()
+
+    @staticmethod
+    def _back(body: str) -> str | None:
+        if _BACK_FIRST.search(body):
+            return "first"
+        if _BACK_EARLIER.search(body):
+            return "earlier"
+        if _BACK_LAST.search(body):
+            return "last"
+        return None
+
+    @staticmethod
+    def _correction(text: str) -> Correction | None:
+        if not _CORRECT.search(text.replace("没错", "").replace("不错", "")):
+            return None
+        from assistant import booking_form  # the form's own parsers say which value is meant
+
+        return booking_form.correction_of(text)
+
+
+def _phone(text: str) -> str | None:
+    m = re.search(r"(?<!\d)(1[3-9]\d{9})(?!\d)", re.sub(r"[\s\-]", "", text))
+    return m.group(1) if m else None

@@ -81,7 +81,7 @@ CONF
         local ap=$((PORT + i)) rp=$((PORT + 10 + i)) acp=$((PORT + 20 + i))
         cat >> "$DIR/supervisord.conf" <<CONF
 [program:actions$i]
-command=$ROOT/.venv/app/bin/python -m rasa_sdk --actions actions.actions --port $acp
+command=$ROOT/.venv/app/bin/python -m rasa_sdk --actions actions --port $acp
 environment=$common
 autostart=false
 startsecs=0

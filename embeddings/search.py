@@ -48,6 +48,7 @@ BM25_K1 = 0.9
 BM25_B = 0.9
 BM25_WEIGHT = 0.3  # share of the lexical side in the fused score; the dense side has the rest
 PREFER_BONUS = 0.15  # nudge for the matter the conversation is about (scores are 0..1, best = 1)
+OTHER_REGION_WEIGHT = 0.8  # a passage of a region the question does not name (see run's `region`)
 CANDIDATES = 50  # per side, fused on the union (bench/README.md: same hit@1 as fusing every passage)
 
 _RUNS = re.compile(r"[\u4e00-\u9fff]+|[a-z0-9]+")
@@ -123,6 +124,7 @@ class HybridSearcher:
         self.homophones = Homophones(terms)
         self.passages = index.passages
         self.doc_ids = np.array([p.doc_id for p in self.passages], dtype=object)
+        self.regions = np.array([p.region for p in self.passages], dtype=object)
         self.by_doc: dict[str, np.ndarray] = {}
         for i, d in enumerate(self.doc_ids):
             self.by_doc.setdefault(d, []).append(i)
@@ -166,7 +168,12 @@ class HybridSearcher:
         mean = float(np.einsum("i,i->", qd, self.mean))
         return mean, float(np.einsum("i,ij,j->", qd, self.second, qd)) - mean * mean
 
-    def run(self, query: str, k: int = 5, mode: str = "hybrid", prefer_doc: str | None = None) -> list[Hit]:
+    def run(self, query: str, k: int = 5, mode: str = "hybrid", prefer_doc: str | None = None,
+            region: str | None = "") -> list[Hit]:
+        """`prefer_doc`: the matter in context gets a nudge. `region`: the place the question names
+        (None: none): a district's or another county's passage only outranks a city-wide one when the
+        question names that place — citizens asking in general ask about Xiamen's rules. The default
+        ("") ranks without regard to region (the hotline's search shows every region, tagged)."""
         if not self.passages or not query.strip():
             return []
         text = self.expand(query)
@@ -204,6 +211,9 @@ class HybridSearcher:
         if prefer_doc:
             # The matter the conversation is about gets a nudge, not a guarantee.
             score = score + PREFER_BONUS * (self.doc_ids[ids] == prefer_doc)
+        if region != "":
+            regions = self.regions[ids]
+            score = score * np.where((regions == "厦门市") | (regions == (region or "厦门市")), 1.0, OTHER_REGION_WEIGHT)
         order = np.argsort(-score, kind="stable")[:k]
         return [Hit(self.passages[ids[i]], float(score[i]), float(de[i]), float(bm_norm[i]))
                 for i in order if score[i] > 0]

@@ -32,11 +32,13 @@ def test_mortgage_at_the_bank_points_to_joint_handling_with_its_clause(answerer)
     assert "银行" in a.text and "全程网办" in a.text and "厦府办〔2018〕138号" in a.text
 
 
-def test_two_related_matters_are_not_mixed(answerer):
+def test_two_matters_asked_together_get_one_compact_answer_each_not_mixed(answerer):
     a = ask(answerer, "离婚和结婚登记都要什么")
-    assert a.kind == "clarify"
-    assert {b.title for b in a.buttons} == {"结婚登记", "离婚登记"}
-    assert "声明" not in a.text and "照片" not in a.text
+    assert a.kind == "guide" and a.matters == ["divorce-registration", "marriage-registration"]
+    divorce, marriage = (line for line in a.text.splitlines() if line.startswith("【"))
+    assert "离婚协议" in divorce and "声明" not in divorce  # each checklist under its own matter
+    assert "声明" in marriage and "离婚协议" not in marriage
+    assert {b.title for b in a.buttons} == {"结婚登记详情", "离婚登记详情"}
 
 
 def test_a_category_alone_asks_which_matter(answerer):

@@ -47,8 +47,8 @@ class ChatRequest(BaseModel):
 
 
 def answer_messages(sender: str, a: Answer) -> list[dict]:
-    """An Answer in the shape of Rasa's REST channel."""
-    msg: dict = {"recipient_id": sender, "text": a.text}
+    """An Answer in the shape of Rasa's REST channel, with what it is (`reply`)."""
+    msg: dict = {"recipient_id": sender, "text": a.text, "reply": a.payload()}
     if a.buttons:
         msg["buttons"] = [{"title": b.title, "payload": b.payload} for b in a.buttons]
     return [msg]
@@ -57,11 +57,6 @@ def answer_messages(sender: str, a: Answer) -> list[dict]:
 EMPTY_REPLY = "您好，请输入您要咨询的问题，例如：“结婚登记要带什么材料？”“护照要多少钱？”"
 SERVICE_BUSY = "服务暂时不可用，请稍后再试。您的消息没有丢失，可以稍后重新发送；急事请拨打12345政务服务热线。"
 WECHAT_LIMITED = "您发送得太快了，请稍等一分钟再发。"
-
-
-def _guide_ids(request: Request) -> dict[str, str]:
-    eng = request.app.state.engine
-    return {g.name: g.id for g in eng.get().answerer.guides.values()} if eng else {}
 
 
 async def _ask_rasa(request: Request, settings: Settings, sender: str, message: str) -> list[dict]:
@@ -106,12 +101,8 @@ async def converse(request: Request, settings: Settings, sender: str, message: s
     log.info("chat %s: %s", sender, mask(message[:200]))
     to_agent = _to_agent(settings, sender, message)
     messages = to_agent if to_agent is not None else await _ask_rasa(request, settings, sender, message)
-    names = _guide_ids(request)
-    matter = None
-    for m in messages:
-        gid = names.get(conversations.guide_named(m.get("text") or ""))
-        if gid:
-            m["guide_id"] = matter = gid
+    messages = conversations.fold_replies(messages)
+    matter = next((m["guide_id"] for m in messages if m.get("guide_id")), None)
     eng = request.app.state.engine
     with sessions(settings.database_url)() as s:
         turn_id = conversations.record_turn(
