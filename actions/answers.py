@@ -100,7 +100,9 @@ def materials_check(dispatcher: CollectingDispatcher, tracker: Tracker, matter: 
         dispatcher.utter_message(text=texts.WHICH_MATTER_FOR_CHECK)
         mark(dispatcher, "clarify")
         return []
-    dispatcher.utter_message(text=check_materials(g, text_of(tracker)))
+    had = reading(tracker).has_materials
+    # Only what the person said they have counts: "想办护照" does not mean a passport is at hand.
+    dispatcher.utter_message(text=check_materials(g, "、".join(had) if had else text_of(tracker)))
     mark(dispatcher, "materials_check", matter=g.id, qtype="materials",
          sources=[{"type": "guide", "id": g.id, "title": g.name}])
     return [SlotSet("matter", g.id)]

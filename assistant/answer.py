@@ -23,6 +23,7 @@ from knowledge.guides import guide_sections
 from knowledge.schema import FIELD_LABELS, ITEMISED_FACTS, Guide, Passage
 
 HOTLINE = "12345"
+GUIDE_QTYPES = ["materials", "conditions", "process", "time", "fee", "where", "scope", "booking"]  # answer order
 FLAG = "（待核实）"
 MAX_POLICY_CHARS = 400  # a whole clause chunk fits; trimming risked cutting the very figure asked for
 
@@ -99,7 +100,9 @@ def booking_lines(g: Guide, mark=lambda path: "") -> list[str]:
 class GuideComposer:
     """Guide + question type → reply text and next-step buttons."""
 
-    def run(self, g: Guide, qtype: str, extra: list[str] | None = None) -> tuple[str, list[Button], list[str]]:
+    def run(self, g: Guide, qtype: str, extra: list[str] | None = None,
+            also: tuple[str, ...] = ()) -> tuple[str, list[Button], list[str]]:
+        """`also`: further question types asked in the same message ("要带什么，多少钱"), answered after."""
         used: list[str] = []  # the fact paths this reply states: their sources and checks are told
 
         def f(path: str) -> str:
@@ -114,6 +117,9 @@ class GuideComposer:
         if not body:  # the guide has nothing for this type: say so, then give the overview
             body = [f"《{g.name}》暂未收录{QTYPE_LABELS[qtype]}信息，可拨打{HOTLINE}咨询。"] + self._general(g, f)
         lines.extend(body)
+        for more in also:
+            if more != qtype:
+                lines.extend(getattr(self, f"_{more}", lambda *_: [])(g, f))
         lines.extend(extra or [])
         lines.extend(unconfirmed_lines(g, used))
         lines.append(source_line(g, used))
@@ -130,6 +136,9 @@ class GuideComposer:
         if qtype == "materials" and g.materials:
             f("materials")
             return f"共{len(g.materials)}项：" + "、".join(m.name for m in g.materials) + "。", used
+        if qtype == "process" and g.steps:
+            f("steps")
+            return "；".join(f"{i}. {st}" for i, st in enumerate(g.steps, 1)) + "。", used
         if qtype == "where":
             body = self._where(g, f)
             locs = [x for x in body if x.startswith("· ")][:2]
@@ -409,7 +418,9 @@ class Answerer:
                           [Button("转人工", "/human_handoff")], None, asked, 0.0)
         named = [matter] if matter in self.guides else list(reading.matters)
         if len(named) > 1:
-            return self._several([self.guides[i] for i in named], reading.comparison or asked or "general")
+            per = dict(reading.asked)
+            return self._several([self.guides[i] for i in named],
+                                 [reading.comparison or per.get(i) or asked or "general" for i in named])
         place_elsewhere = any(p != "厦门市" and all(g.region != p for g in self.lookup.members(reading.category or ""))
                               for p in reading.places)  # "湖里区推出了哪些一件事主题服务": that district's record
         if not named and reading.category and not place_elsewhere and \
@@ -458,7 +469,8 @@ class Answerer:
                                and h.passage.region in ("厦门市", g.region)), None)
                 if clause is not None and self.confidence([h for h in hits if h.passage is clause], text) >= self.min_confidence:
                     extra = [f"政策原文：{policy_excerpt(clause, text, 200)}（{cite(clause)}）"]
-            return self._guide(g, qt, max(conf, 0.9 if named else conf), extra, hits)
+            also = tuple(q for q in reading.qtypes if q != qt and q in GUIDE_QTYPES) if asked and not qtype else ()
+            return self._guide(g, qt, max(conf, 0.9 if named else conf), extra, hits, also)
 
         policy = [h for h in hits if h.passage.source_type == "policy"]
         if policy and conf >= self.min_confidence:
@@ -477,15 +489,18 @@ class Answerer:
             return topics[-2]
         return context.matter or topics[-1]
 
-    def _guide(self, g: Guide, qtype: str, conf: float, extra: list[str] | None = None, hits: list[Hit] | None = None) -> Answer:
-        body, buttons, used = self.composer.run(g, qtype, extra)
+    def _guide(self, g: Guide, qtype: str, conf: float, extra: list[str] | None = None, hits: list[Hit] | None = None,
+               also: tuple[str, ...] = ()) -> Answer:
+        body, buttons, used = self.composer.run(g, qtype, extra, sorted(also, key=GUIDE_QTYPES.index))
         return Answer("guide", body, buttons, g.id, qtype, conf, [guide_ref(g)], hits or [], matters=[g.id], facts=used)
 
-    def _several(self, guides: list[Guide], qtype: str) -> Answer:
-        """"结婚和离婚登记都在哪办", "护照和港澳通行证哪个贵": one compact answer per matter, side by side."""
+    def _several(self, guides: list[Guide], qtypes: list[str]) -> Answer:
+        """"结婚和离婚登记都在哪办", "护照和港澳通行证哪个贵": one compact answer per matter, side by side
+        (each with the question asked of it: "结婚登记要钱吗 还有离婚登记要带啥")."""
         lines, used_all = [], []
-        for g in guides:
-            brief, used = self.composer.brief(g, qtype)
+        qtype = qtypes[0]
+        for g, qt in zip(guides, qtypes):
+            brief, used = self.composer.brief(g, qt)
             lines.append(f"【{g.name}】{brief}")
             used_all.append((g, used))
         flags = [f"《{g.name}》" for g, used in used_all if any(g.flagged(p) for p in used)]

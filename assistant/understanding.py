@@ -17,7 +17,8 @@ from knowledge.schema import Guide
 
 # Question types and the phrasings that signal them, most specific first.
 QTYPE_PATTERNS: list[tuple[str, re.Pattern]] = [
-    ("booking", re.compile(r"预约|预定|挂号|排号|取号")),
+    # "我预约的是结婚登记 要带啥": a booking already made is context, not a question about booking.
+    ("booking", re.compile(r"(?<!我)(?<!已经)(?<!已)预约(?!了|好了|的是|过了)|预定|挂号|排号|取号")),
     ("fee", re.compile(r"多少钱|费用|收费|收不收|要钱|花钱|免费|价格|工本费|几块|多少元|收多少")),
     ("time", re.compile(r"多久|多长时间|几天|多少天|时限|几个工作日|当天|当场|立等|什么时候(能|可以)?(拿|领|取|办好|出)|要等|多快|周期")),
     ("conditions", re.compile(r"条件|资格|能不能办|可不可以办|符合|谁可以|哪些人|年龄|代办|代为|委托|帮(?:他|她|别人|家人|老人|我妈|我爸|孩子)(?:去)?办|本人(?:不能|去不了|来不了)|不能亲自")),
@@ -122,6 +123,12 @@ class MatterMatch:
 PEOPLE = set("""儿子 女儿 孩子 小孩 小孩子 宝宝 婴儿 新生儿 老人 老年人 老人家 父母 爸爸 妈妈 爸妈 父亲 母亲 老婆 老公
 丈夫 妻子 爱人 爸 妈 我爸 我妈 老爸 老妈 爷爷 奶奶 外公 外婆 姥姥 姥爷 家人 家里人 家属 亲戚 朋友 同事 本人 自己 学生 员工 职工 弟弟 妹妹 哥哥
 姐姐 孙子 孙女 外孙 对象 男朋友 女朋友 人 大家 家里 公司 单位 我家 他家 她家 市民 居民 群众 外地人 本地人 老乡""".split())
+
+
+# Things a matter may be about without becoming another matter ("车子年检", "二手房过户").
+OWNED = set("车 车子 汽车 小车 私家车 爱车 轿车 房 房子 二手房 新房 老房子 商品房 公司 店 小店 门店 企业".split())
+# Places whose name before a matter keeps it the same matter.
+HOME_PLACES = {"厦门", "厦门市", "福建", "福建省", "本市", "市里", "区里", "本地", "当地", "国内", "中国", "内地", "大陆", "老家", "户籍地", "外地"}
 
 
 class MatterLookup:
@@ -252,12 +259,12 @@ class MatterLookup:
         last = words[-1]
         # "二次元" is tagged a numeral; "第三代" is one too, and a real kind of card.
         invented_numeral = last.flag == "m" and len(last.word) >= 3 and not last.word.startswith("第")
-        if not (last.flag.startswith(("n", "j", "eng")) or invented_numeral) or last.flag in ("ns", "nt", "nr"):
-            return None  # a verb (办/补/换), a time, a place or a name is not a kind of document
-        if last.word in PEOPLE or last.word.endswith(("人", "儿", "子", "的")) and last.word[:-1] in PEOPLE:
+        if not (last.flag.startswith(("n", "j", "eng")) or invented_numeral) or last.flag in ("nt", "nr"):
+            return None  # a verb (办/补/换), a time or a name is not a kind of document
+        if last.word in PEOPLE or last.word in OWNED or last.word.endswith(("人", "儿", "子", "的")) and last.word[:-1] in PEOPLE:
             return None
-        if last.word.rstrip("区市县") in REGIONS or last.word in ("厦门", "厦门市", "福建", "本市", "市里", "区里"):
-            return None
+        if last.word.rstrip("区市县省") in REGIONS or last.word in HOME_PLACES:
+            return None  # "厦门居住证", "福建社保卡"; another place's ("鹭岛通行证", "美国护照") is another thing
         compound = last.word + term
         if compound in self.corpus or any(compound in t for t, _ in self.terms):
             return None
@@ -334,6 +341,7 @@ class Reading:
     text: str  # the message normalised once (traditional → simplified, full-width → half, spaces)
     parts: tuple[Part, ...] = ()
     matters: tuple[str, ...] = ()  # guide ids, in order of mention
+    asked: tuple[tuple[str, str | None], ...] = ()  # (matter, the question type asked of it in its own clause)
     category: str | None = None  # a category named without the member meant ("社保卡" alone)
     invented: str | None = None  # "外星人居住证": a real name under an invented kind
     qtypes: frozenset[str] = frozenset()
@@ -405,12 +413,24 @@ _PERSON_CANON = {"老妈": "妈妈", "我妈": "妈妈", "母亲": "妈妈", "�
                  "老人家": "老人", "老年人": "老人", "家里人": "家人", "姥姥": "外婆", "姥爷": "外公"}
 
 # "我有身份证和户口本 想办护照 还缺啥": what the person says they have.
-_HAVE = re.compile(r"(?:我|俺)?(?:已经|都|现在)?(?:有|带了|带着|拿了|准备了|准备好了|手上有|手里有|带)([^，,。！!？?；;]{2,40}?)"
-                   r"(?=[，,。！!？?；;\s]|想|要|去|办|还|够|行|可以|能|了吗|吗|$)")
+_HAVE = re.compile(r"(?:我|俺|我们|我们俩|我们倆)?(?:已经|都|现在)?(?:有|带了|带着|拿了|准备了|准备好了|手上有|手里有|带)"
+                   r"([^，,。！!？?；;]{2,60}?)(?=[，,。！!？?；;]|\s*(?:想|要|去|办|给|还(?!有)|够|行|可以|能|了吗|吗)|$)")
 _HAVE_CHECK = re.compile(r"还缺|还差|差(?:什么|啥|哪些|不差)|少(?:什么|啥|了什么)|还要带|还得带|缺(?:什么|啥|哪些|不缺)|够(?:不够|吗|了吗|么)|齐(?:不齐|了吗|吗)|还要(?:什么|啥|带什么|带啥)|还需要(?:什么|啥|哪些)|可以了吗|行不行|行吗")
 _MATERIAL_WORDS = re.compile(r"证|本|簿|照片|相片|证明|复印件|原件|卡|表|书|户口|执照|合同|协议")
 
 # Corrections: "不对…我要…", "打错了 是…", "我要办的是X不是Y", "改成后天".
+# A name shaped like a matter's (a kind of subsidy, visa, permit): checked against the knowledge base.
+_MATTER_NOUN = re.compile(r"[\u4e00-\u9fff]{2,6}?(?:补贴|补助|津贴|签证|通行证|许可证|优待证|执照|牌照|资格证)")
+
+
+def _qtypes(text: str) -> list[str]:
+    """Every question type a text asks, in QTYPE_PATTERNS order (most specific first)."""
+    found = [name for name, pat in QTYPE_PATTERNS if pat.search(text)]
+    if not found and (q := detect_qtype(text)):
+        found = [q]
+    return found
+
+
 _CORRECT = re.compile(r"不对|不是这个|错了|选错|打错|写错|填错|说错|搞错|弄错|输错|点错|改成|改为|改到|换成|换到|应该是|其实是|我要办的是|重新选|重选|更正")
 
 
@@ -459,30 +479,56 @@ class Reader:
             if core:
                 parts.append(Part(self._kind(core), core))
             parts.extend(tail)
-        parts = self._merge(parts)
         body = " ".join(p.text for p in parts if p.kind in ("question", "statement", "correction"))
         requests = self._requests(text, parts)
-        qtypes = [name for name, pat in QTYPE_PATTERNS if pat.search(body)]
-        if not qtypes and (q := detect_qtype(body)):
-            qtypes = [q]
+        qtypes = _qtypes(body)
         if "booking" in qtypes and "book" in requests and not re.search(r"怎么|如何|怎样|需要|要不要|能不能|可以|吗|么", body):
             qtypes.remove("booking")  # "帮我预约一下" books, it does not ask how
         comparison = next((q for q, pat in _COMPARE if pat.search(body)), None)
-        found = self.lookup.find(self._expand(body or text))
+        has = self._has(text, body)
+        # What the person has is not what they ask about: "我有户口本 结婚证… 给宝宝上户口还差啥".
+        about = body
+        for item in has:
+            about = about.replace(item, " ")
+        found = self.lookup.find(self._expand(about or text))
         matters = tuple(dict.fromkeys(gid for gid, _ in found if gid))
         category = next((cat for gid, cat in found if gid is None and cat), None)
         invented = next((cat for gid, cat in found if gid == "" and cat), None)
-        correction = self._correction(text)
+        if not matters and not category and not invented:
+            invented = self._unknown_matter(about)
         question = strip_request_prefix(body) if body else ""
         return Reading(
-            text=text, parts=tuple(parts), matters=matters, category=category if not matters else category,
-            invented=invented if not matters else None,
+            text=text, parts=tuple(parts), matters=matters, asked=self._asked(about, matters) if len(matters) > 1 else (),
+            category=category, invented=None if matters else invented,
             qtypes=frozenset(qtypes), qtype=qtypes[0] if qtypes else None, comparison=comparison,
             places=tuple(dict.fromkeys(r for k, r in REGIONS.items() if k in text)),
             slot=None, phone=_phone(text), person=self._person(text), requests=frozenset(requests),
-            correction=correction, has_materials=self._has(text, body), back_ref=self._back(body),
+            correction=self._correction(text), has_materials=has, back_ref=self._back(body),
             is_question=any(p.kind == "question" for p in parts), question=question,
         )
+
+    def _asked(self, about: str, matters: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
+        """"结婚登记要钱吗 还有离婚登记要带啥": each matter with the question of its own clause; a clause
+        without a matter asks of the matter before it."""
+        out: dict[str, str | None] = {}
+        last = None
+        for clause in re.split(r"[，,。！!？?；;\s]+|还有|另外|以及", self._expand(about)):
+            ids = [gid for gid, _ in self.lookup.find(clause) if gid]
+            q = next(iter(_qtypes(clause)), None)
+            for gid in ids:
+                out.setdefault(gid, q)
+                last = gid
+            if not ids and q and last and out.get(last) is None:
+                out[last] = q
+        return tuple((m, out.get(m)) for m in matters)
+
+    def _unknown_matter(self, text: str) -> str | None:
+        """"育儿补贴", "美国签证": a matter-like name that no guide and no text of the knowledge base knows."""
+        for m in _MATTER_NOUN.finditer(text):
+            name = m.group(0).lstrip("那个这个的")
+            if len(name) >= 4 and name not in self.lookup.corpus:
+                return name
+        return None
 
     # --- pieces ---
     def _fix_typos(self, text: str) -> str:
@@ -520,11 +566,6 @@ class Reader:
         return "question" if is_question(core) else "statement"
 
     @staticmethod
-    def _merge(parts: list[Part]) -> list[Part]:
-        """A statement right before a question is its context ("我的居住证签注过期了好几年 现在怎么办")."""
-        return parts
-
-    @staticmethod
     def _requests(text: str, parts: list[Part]) -> list[str]:
         out = []
         if _HUMAN.search(text) and not re.search(r"有人在吗|有人吗|在吗", text) or re.search(r"有没有人能|有人能", text):
@@ -556,7 +597,7 @@ class Reader:
         items: list[str] = []
         for m in _HAVE.finditer(text):
             for item in re.split(r"和|跟|与|及|以及|还有|、|，|,|\s", m.group(1)):
-                item = re.sub(r"^(?:一张|一本|一份|两张|两份|我的|我们的|本人的?)|(?:原件|复印件)?(?:了|的)?$", "", item.strip())
+                item = re.sub(r"^(?:一张|一本|一份|两张|两份|(?:我们双方|我老公|我老婆|我爱人|我们|卖家|买家|双方|本人|我)的?)+|(?:原件|复印件)?(?:了|的)?$", "", item.strip())
                 if len(item) >= 2 and _MATERIAL_WORDS.search(item) and not re.search(r"没有?|缺", item):
                     items.append(item)
         return tuple(dict.fromkeys(items)) if (items and (_HAVE_CHECK.search(text) or len(items) >= 2)) else ()
