@@ -61,7 +61,8 @@ class ActionRespond(Action):
                 send(dispatcher, step.answer, self._book_button(step.answer))
                 events += answer_events(tracker, step.answer)
             elif step.kind == "handoff":
-                leaving = booking.clear_booking() if booking.has_booking(tracker) else []
+                # A booking under way is left, and the citizen is told so (nothing was booked).
+                leaving = booking.stop_booking(dispatcher, tracker) if booking.has_booking(tracker) else []
                 return [*leaving, *hand_over(dispatcher, tracker, step.reason), FollowupAction("action_listen")]
             elif step.kind == "correct_booking":
                 return booking.correct(dispatcher, tracker)

@@ -121,9 +121,13 @@ class GuideComposer:
             if more != qtype:
                 lines.extend(getattr(self, f"_{more}", lambda *_: [])(g, f))
         lines.extend(extra or [])
-        lines.extend(unconfirmed_lines(g, used))
-        lines.append(source_line(g, used))
-        return "\n".join(lines), self._buttons(g, qtype), used
+        # Shaped for a phone: the answer, one line naming what is unconfirmed, one short source
+        # line; what to check for each fact and every clause cited are one tap away (detail).
+        note = unconfirmed_note(g, used)
+        lines += [note] if note else []
+        lines.append(f"来源：办事指南《{g.name}》")
+        detail = "\n".join([*unconfirmed_lines(g, used), source_line(g, used)])
+        return "\n".join(lines), self._buttons(g, qtype), used, detail
 
     def brief(self, g: Guide, qtype: str) -> tuple[str, list[str]]:
         """One compact line or two for one of several matters asked together."""
@@ -306,6 +310,15 @@ def _fact_label(g: Guide, path: str) -> str:
     return FIELD_LABELS.get(field, field) + ("（" + FIELD_LABELS.get(rest[0], rest[0]) + "）" if rest else "")
 
 
+def unconfirmed_note(g: Guide, paths: list[str]) -> str | None:
+    """One short line naming the stated facts that are 待核实 (what to check is in the detail)."""
+    keys = list(dict.fromkeys(key for path in paths for key, _ in g.checks(path)))
+    if not keys:
+        return None
+    named = "、".join(_fact_label(g, k) for k in keys[:3]) + ("等" if len(keys) > 3 else "")
+    return f"待核实：{named}尚未经官方来源核实，办理前请向窗口或{HOTLINE}确认。"
+
+
 def unconfirmed_lines(g: Guide, paths: list[str]) -> list[str]:
     """Which stated facts are 待核实, and what to check for each — not only a tag."""
     seen: dict[str, str] = {}
@@ -440,7 +453,7 @@ class Answerer:
             g = self.guides[about]
             if place in DISTRICTS.values() and g.kind == "matter" and (asked in ("where", "scope", None) or reading.is_question):
                 # "能在集美办吗" about the matter under discussion: that matter, in that district.
-                return self._guide(g, "scope", 0.9, [self.composer.district_line(g, place)], hits)
+                return self._district(g, place, hits)
             if (asked and not place) or reading.back_ref or reading.person or \
                     (len(text) <= 16 and (top is None or top.doc_id == about or conf < self.min_confidence + 0.15)):
                 target = about
@@ -491,8 +504,21 @@ class Answerer:
 
     def _guide(self, g: Guide, qtype: str, conf: float, extra: list[str] | None = None, hits: list[Hit] | None = None,
                also: tuple[str, ...] = ()) -> Answer:
-        body, buttons, used = self.composer.run(g, qtype, extra, sorted(also, key=GUIDE_QTYPES.index))
-        return Answer("guide", body, buttons, g.id, qtype, conf, [guide_ref(g)], hits or [], matters=[g.id], facts=used)
+        body, buttons, used, detail = self.composer.run(g, qtype, extra, sorted(also, key=GUIDE_QTYPES.index))
+        return Answer("guide", body, buttons, g.id, qtype, conf, [guide_ref(g)], hits or [], matters=[g.id], facts=used,
+                      detail=detail)
+
+    def _district(self, g: Guide, district: str, hits: list[Hit]) -> Answer:
+        """"能在集美办吗" about the matter under discussion: whether and where, in that district."""
+        used: list[str] = ["scope"]
+        lines = [self.composer.district_line(g, district)]
+        note = unconfirmed_note(g, used)
+        lines += [note] if note else []
+        lines.append(f"来源：办事指南《{g.name}》")
+        detail = "\n".join([*self.composer._where(g, lambda p: used.append(p) or ""), *unconfirmed_lines(g, used),
+                            source_line(g, used)])
+        return Answer("guide", "\n".join(lines), self.composer._buttons(g, "scope"), g.id, "scope", 0.9, [guide_ref(g)],
+                      hits, matters=[g.id], facts=used, detail=detail)
 
     def _several(self, guides: list[Guide], qtypes: list[str]) -> Answer:
         """"结婚和离婚登记都在哪办", "护照和港澳通行证哪个贵": one compact answer per matter, side by side

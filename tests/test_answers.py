@@ -5,6 +5,11 @@ import pytest
 from assistant.answer import Context
 
 
+def shown(a):
+    """What the citizen sees of an answer: the bubble, and the detail one tap away (「展开全部」)."""
+    return a.text + "\n" + (a.detail or "")
+
+
 def ask(answerer, q, **ctx):
     return answerer.run(q, Context(**ctx))
 
@@ -18,7 +23,7 @@ def test_materials_question_gets_the_complete_checklist_with_source(answerer):
         assert item in a.text
     # 国务院令第804号 (in force 2025-05-10): the 户口簿 is no longer a material, and the answer says so.
     assert "户口簿（原件" not in a.text and "不需要带户口本" in a.text
-    assert "来源：办事指南《结婚登记》" in a.text and "国务院令第804号" in a.text and "审核" in a.text
+    assert "来源：办事指南《结婚登记》" in shown(a) and "国务院令第804号" in shown(a) and "审核" in shown(a)
 
 
 def test_fee_question_gets_the_fee(answerer):
@@ -101,9 +106,12 @@ def test_typed_the_way_people_type(answerer, question, matter):
 
 def test_unverified_facts_are_marked_with_what_to_check(answerer):
     a = ask(answerer, "结婚登记要带什么材料")
-    assert "待核实" in a.text and "以窗口最新要求为准" in a.text
-    # Not only a tag: the unconfirmed item is named, with what to confirm and where.
-    assert "材料第3项" in a.text and "请先向婚姻登记处确认" in a.text
+    assert "待核实" in shown(a) and "以窗口最新要求为准" in shown(a)
+    # Not only a tag: the bubble names the unconfirmed item in one line; what to confirm and where
+    # is one tap away.
+    note = next(line for line in a.text.splitlines() if line.startswith("待核实"))
+    assert "材料第3项" in note and len(note) < 80
+    assert "请先向婚姻登记处确认" in a.detail and "请先向婚姻登记处确认" not in a.text
 
 
 def test_an_injection_attempt_is_just_an_unanswerable_question(answerer):

@@ -8,6 +8,11 @@ from assistant.answer import Context
 from assistant.materials import check_materials
 
 
+def shown(a):
+    """What the citizen sees of an answer: the bubble, and the detail one tap away (「展开全部」)."""
+    return a.text + "\n" + (a.detail or "")
+
+
 def ask(answerer, q, **ctx):
     return answerer.run(q, Context(**ctx))
 
@@ -20,7 +25,7 @@ def test_marriage_checklist_has_no_hukou_booklet_and_cites_the_regulation(answer
     assert "居民身份证" in a.text and "签字声明" in a.text
     assert "户口簿（原件" not in a.text  # not listed as a material …
     assert "不需要带户口本" in a.text  # … and the note says it is no longer needed
-    assert "国务院令第804号" in a.text and "2026-11-24 审核" in a.text
+    assert "国务院令第804号" in shown(a) and "2026-11-24 审核" in shown(a)
 
 
 def test_asking_whether_the_hukou_booklet_is_still_needed_gets_no(answerer):
@@ -41,7 +46,7 @@ def test_material_precheck_with_only_id_cards_asks_for_declaration_and_photos_no
 def test_marriage_can_be_registered_anywhere_in_the_country(answerer):
     a = ask(answerer, "我们都不是厦门户口，能在厦门领证吗")
     assert a.matter == "marriage-registration"
-    assert "全国" in a.text and "国务院令第804号" in a.text
+    assert "全国" in shown(a) and "国务院令第804号" in shown(a)
 
 
 # --- 2. 残疾人证: 跨省通办 since 2021-06-28, with the local 居住证 ---------------------------------------
@@ -80,7 +85,7 @@ def test_non_local_passport_applicant_is_told_the_longer_time_limit(answerer):
 
 def test_unconfirmed_twenty_days_for_permits_says_what_to_check(answerer):
     a = ask(answerer, "港澳通行证要多久能拿到")
-    unconfirmed = a.text.split("待核实：", 1)[1]
+    unconfirmed = shown(a).split("待核实：", 1)[1]
     assert "20日" in unconfirmed and "12367" in unconfirmed
 
 
@@ -97,7 +102,7 @@ def test_residence_permit_fifteen_days_and_materials_cite_article_nine(answerer)
     t = ask(answerer, "居住证多久能办好")
     assert t.matter == "residence-permit" and "15日" in t.text and "第九条" in t.text
     m = ask(answerer, "办居住证要什么材料")
-    assert m.matter == "residence-permit" and "第九条" in m.text
+    assert m.matter == "residence-permit" and "第九条" in shown(m)
 
 
 # --- 5. Smaller ones ----------------------------------------------------------------------------------
@@ -114,7 +119,7 @@ def test_driving_licence_renewal_needs_id_and_medical_certificate_not_photos(ans
     assert "身份证明" in a.text and "身体条件证明" in a.text
     items = [line for line in a.text.splitlines() if line[:2] in {f"{i}." for i in range(1, 10)}]
     assert not any(line.split("（")[0].endswith("照片") for line in items)
-    assert "公安部令第162号" in a.text and "第六十三条" in a.text
+    assert "公安部令第162号" in shown(a) and "第六十三条" in shown(a)
 
 
 def test_business_startup_is_not_presented_as_citywide(answerer):
