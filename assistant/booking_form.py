@@ -10,6 +10,7 @@ change takes back the confirmation, so the citizen sees the new summary before b
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from assistant import bookings as bk
 from assistant.understanding import Correction
@@ -41,7 +42,10 @@ def values(text: str, today: dt.date | None = None) -> dict[str, str]:
 def correction_of(text: str, today: dt.date | None = None) -> Correction:
     """"电话打错了 是139…" → (booking_phone, 139…); "选错了 我要去海沧的" → (booking_centre, 海沧区);
     "时间不对" → (booking_date, None); a bare "不对" → (None, None)."""
-    found = values(text, today)
+    # The new value follows the last "改成 / 应该是 / 是": "下周二要上班 改成下周四吧" means 下周四.
+    cut = [m.end() for m in re.finditer(r"改成|改为|改到|换成|换到|应该是|其实是|是|要去|去", text)]
+    found = values(text[cut[-1]:], today) if cut else {}
+    found = {**values(text, today), **found}
     named = bk.parse_correction(text)  # the fields the words point at ("电话", "时间")
     if "booking_name" in named and (n := _name_in(text)):
         return Correction("booking_name", n)
@@ -54,8 +58,6 @@ def correction_of(text: str, today: dt.date | None = None) -> Correction:
 
 
 def _name_in(text: str) -> str | None:
-    import re
-
     m = re.search(r"(?:是|叫|改成|改为|应该是)\s*([\u4e00-\u9fa5·]{2,5})(?:[，,。！!\s]|$)", text)
     return m.group(1) if m else None
 

@@ -38,7 +38,9 @@ def has_material(text: str, m: Material) -> bool:
 def check_materials(g: Guide, text: str) -> str:
     # "我没带户口本" must not count as having it: drop negated mentions first.
     positive = re.sub(r"(没有?|缺|忘带了?|忘了带|还没)[^，,。；;、和与及]{0,8}", "", normalize(text))
-    have = [m for m in g.materials if has_material(positive, m)]
+    # A material needed only in some cases ("监护人身份证件" for minors) is never counted as had from a
+    # general word ("身份证"): it is listed under 另 with its condition.
+    have = [m for m in g.materials if has_material(positive, m) and not m.condition]
     missing = [m for m in g.materials if m not in have and not m.condition]
     conditional = [m for m in g.materials if m not in have and m.condition]
     lines = []

@@ -160,7 +160,8 @@ class MatterLookup:
         for g in guides:
             if g.category:
                 self.categories.setdefault(normalize(g.category), []).append(g.id)
-        self.pinyin_terms = [(_pinyin(t), gid) for t, gid in self.terms if len(t) >= 3]
+        # Sounds-alike matching is for Chinese names only ("12345" in a phone number sounds like nothing).
+        self.pinyin_terms = [(_pinyin(t), gid) for t, gid in self.terms if len(t) >= 3 and re.search(r"[\u4e00-\u9fff]", t)]
 
     def run(self, text: str) -> MatterMatch:
         text = normalize(text)
@@ -221,6 +222,8 @@ class MatterLookup:
             if pos < 0:
                 continue
             masked = masked.replace(term, "\0" * len(term))  # a longer alias hides its substrings
+            if term.isdigit() and re.search(rf"\d{re.escape(term)}|{re.escape(term)}\d", text):
+                continue  # "12345" inside a phone number is not the hotline
             made_up = self._invented(text, pos, term)
             found.append((pos, "", made_up) if made_up else (pos, gid, None))
         for cat in sorted(self.categories, key=len, reverse=True):
@@ -576,8 +579,9 @@ class Reader:
             out.append("cancel_booking")
         elif _QUERY.search(text):
             out.append("query_booking")
-        elif any(_BOOK.search(p.text) for p in parts if p.kind in ("request", "statement", "question")):
-            out.append("book")
+        elif any(_BOOK.search(p.text) for p in parts if p.kind in ("request", "statement", "question")) or \
+                re.match(r"^(?:我)?(?:要|想)?(?:预约|约)\s*(?:一下|个号)?\s*(?:办|去办|办理)?\s*[\u4e00-\u9fff]", text) and not is_question(text):
+            out.append("book")  # "预约办不动产抵押登记", "预约 社保卡补换"
         if any(_STOP.match(p.text) for p in parts if p.kind in ("request", "statement")):
             out.append("stop")
         return out

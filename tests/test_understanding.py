@@ -174,3 +174,18 @@ def test_materials_listed_get_a_pre_check(dialogue, read):
 def test_a_correction_while_booking_goes_to_the_form(dialogue, read):
     (s,) = steps(dialogue, read, "搞错了 电话是13666666666", State(booking=True), intent="inform")
     assert s.kind == "correct_booking"
+
+
+def test_the_new_value_is_the_one_after_the_correction_verb():
+    c = form.correction_of("周二我要上班 改成周四吧", dt.date(2026, 12, 1))  # a Tuesday
+    assert c == Correction("booking_date", "2026-12-03")
+
+
+def test_digits_inside_a_phone_number_name_no_matter(read):
+    r = read("13812345678")
+    assert r.matters == () and r.invented is None and r.phone == "13812345678"
+
+
+def test_a_bare_booking_line_naming_a_matter_books(read):
+    assert "book" in read("预约办不动产抵押登记").requests
+    assert "book" not in read("预约要带什么").requests
