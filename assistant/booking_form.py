@@ -42,6 +42,8 @@ def values(text: str, today: dt.date | None = None) -> dict[str, str]:
 def correction_of(text: str, today: dt.date | None = None) -> Correction:
     """"电话打错了 是139…" → (booking_phone, 139…); "选错了 我要去海沧的" → (booking_centre, 海沧区);
     "时间不对" → (booking_date, None); a bare "不对" → (None, None)."""
+    # What it is not is no value: "不是思明 是集美区", "是林志强不是林志祥".
+    text = re.sub(r"不是[^\s，,。是]*", " ", text)
     # The new value follows the last "改成 / 应该是 / 是": "下周二要上班 改成下周四吧" means 下周四.
     cut = [m.end() for m in re.finditer(r"改成|改为|改到|换成|换到|应该是|其实是|是|要去|去", text)]
     found = values(text[cut[-1]:], today) if cut else {}

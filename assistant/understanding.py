@@ -19,14 +19,14 @@ from knowledge.schema import Guide
 QTYPE_PATTERNS: list[tuple[str, re.Pattern]] = [
     # "我预约的是结婚登记 要带啥": a booking already made is context, not a question about booking.
     ("booking", re.compile(r"(?<!我)(?<!已经)(?<!已)预约(?!了|好了|的是|过了)|预定|挂号|排号|取号")),
-    ("fee", re.compile(r"多少钱|费用|收费|收不收|要钱|花钱|免费|价格|工本费|几块|多少元|收多少")),
-    ("time", re.compile(r"多久|多长时间|几天|多少天|时限|几个工作日|当天|当场|立等|什么时候(能|可以)?(拿|领|取|办好|出)|要等|多快|周期")),
-    ("conditions", re.compile(r"条件|资格|能不能办|可不可以办|符合|谁可以|哪些人|年龄|代办|代为|委托|帮(?:他|她|别人|家人|老人|我妈|我爸|孩子)(?:去)?办|本人(?:不能|去不了|来不了)|不能亲自")),
-    ("materials", re.compile(r"材料|都要什么|要些什么|要什么(?!时候|时间|条件|手续费)|带什么|带哪些|带啥|准备什么|准备啥|准备哪些|要什么东西|需要什么|要啥|资料|证件|清单|要带|需带|带上|什么手续|哪些手续")),
+    ("fee", re.compile(r"多少钱|费用|收费|收不收|要钱|花钱|免费|价格|工本费|几块|多少元|收多少|交多少|缴多少|贵|便宜|交钱|缴费|交.{0,4}税|缴.{0,4}税")),
+    ("time", re.compile(r"多久|多长时间|几天|多少天|时限|几个工作日|当天|当场|立等|什么时候(能|可以)?(拿|领|取|办好|出)|要等|多快|周期|(?:办得|办起来|出证)?快(?:一点|些)?(?:吗|不|呢)?$|哪个.{0,4}快|时间长|时间短|等.{0,3}时间")),
+    ("conditions", re.compile(r"条件|资格|能不能办|可不可以办|符合|谁可以|哪些人|年龄|代办|代为|委托|帮(?:他|她|别人|家人|老人|我妈|我爸|孩子)(?:去)?办|本人(?:不能|去不了|来不了)|不能亲自|要本人|本人(?:要|得|必须)|(?:替|帮)(?:他|她|我妈|我爸|家人|老人|孩子).{0,2}(?:去)?(?:办|换|补|领)|能不能代|可以代")),
+    ("materials", re.compile(r"材料|要的东西|都要什么|要些什么|要什么(?!时候|时间|条件|手续费)|带什么|带哪些|带啥|准备什么|准备啥|准备哪些|要什么东西|需要什么|要啥|资料|证件|清单|要带|需带|带上|什么手续|哪些手续")),
     ("scope", re.compile(r"通办|别的区|其他区|外区|跨区|异地|就近|任意|任何一个|全市|不是本区|户籍地以外|户口不在")),
-    ("where", re.compile(r"在哪|哪里办|去哪|哪儿|地址|地点|哪个窗口|什么地方|几点|上班时间|办公时间|开门|电话|(可以|能)在.{1,8}办")),
+    ("where", re.compile(r"在哪|哪里办|去哪|哪儿|地址|地点|哪个窗口|什么地方|几点|上班时间|办公时间|开门|电话|(可以|能)在.{1,8}办|(?:思明|湖里|集美|海沧|同安|翔安)(?:区)?(?:那边|这边)?.{0,2}(?:能|可以)?(?:办|弄)(?:吗|不|么|理吗)?|去(?:思明|湖里|集美|海沧|同安|翔安).{0,4}办")),
     # "X怎么办" / "我要办X" ask for the matter as a whole (the guide overview), not its steps.
-    ("process", re.compile(r"流程|步骤|程序|怎么办理|如何办理|怎么弄|怎么申请|如何申请|怎样办理|怎么补|网上办|在线办|手机上办|能网办")),
+    ("process", re.compile(r"流程|步骤|程序|怎么办理|如何办理|怎么弄|怎么申请|如何申请|怎样办理|怎么补|网上办|在线办|手机上办|能网办|网上(?:能|可以)(?:办|弄)|手机上(?:能|可以)?(?:办|弄)|自助机|寄到家|邮寄|怎么取|如何提取|怎么提取")),
 ]
 
 QTYPE_LABELS = {
@@ -77,8 +77,8 @@ def knowledge_question(intent: str | None, text: str, kind: str, confidence: flo
 
 # Words that make a message a question rather than an answer to a form's question. "集美区可以吗"
 # answers "which centre"; "能在集美办吗" asks about the matter (a question type is detected).
-_QUESTION_WORDS = re.compile(r"怎么|怎样|如何|多少|哪|什么|为什么|为啥|能不能|能否|是否|要不要|需不需要|可不可以|有没有|咋")
-_QUESTION_END = re.compile(r"[呢吗嘛么][。.!！~～\s]*$")
+_QUESTION_WORDS = re.compile(r"怎么|怎样|如何|多少|哪|什么|为什么|为啥|能不能|能否|是否|要不要|需不需要|可不可以|有没有|咋|啥|是不是|会不会|谁")
+_QUESTION_END = re.compile(r"(?:[呢吗嘛么]|是吧|对吧|(?:办|弄|行|能|可以|要|用|收|去)不|行不行|好不好|对不对)[。.!！~～\s]*$")
 
 
 def is_question(text: str, answers_something: bool = False) -> bool:
@@ -200,7 +200,7 @@ class MatterLookup:
         return MatterMatch([self.guides[i] for i in ids], category, by_typo)
 
     # "补办身份证" / "身份证过期了": the verb says which member of a category is meant.
-    CATEGORY_VERBS = (("补", "丢", "遗失", "掉了", "挂失", "被偷"), ("换", "过期", "到期"))
+    CATEGORY_VERBS = (("补", "丢", "遗失", "掉了", "挂失", "被偷"), ("换", "过期", "到期"), ("第一次", "首次", "新办", "申领", "新申请"))
 
     def resolve(self, category: str, text: str) -> str | None:
         members = self.members(category)
@@ -272,6 +272,14 @@ class MatterLookup:
         if compound in self.corpus or any(compound in t for t, _ in self.terms):
             return None
         return compound
+
+    def masked(self, text: str) -> str:
+        """The text with every matter name and alias blanked: "异地就医备案可以手机上弄吗" asks how, not
+        where — "异地" is part of the name."""
+        for term, _ in self.terms:
+            if len(term) >= 3 and term in text:
+                text = text.replace(term, "※")
+        return text
 
     def members(self, category: str) -> list[Guide]:
         return [self.guides[i] for i in self.categories.get(category, [])]
@@ -387,7 +395,7 @@ _CLAUSE = re.compile(r"[^，,。！!？?；;\n~～ ]+[，,。！!？?；;\n~～ 
 # Requests. A person: anywhere in the message, even in passing ("…你们说不清楚 我要找人工"), or asked
 # for indirectly ("有没有人能直接跟我讲讲"). "人工智能", "人工费" are not people.
 _HUMAN = re.compile(r"人工(?!智能|费|成本|授精)|真人|活人|客服|工作人员|接线员|话务员|转接|找个?人(?!才)|"
-                    r"有没有人(?:能|可以|来)?|有人(?:能|可以)(?:直接)?(?:跟|和|给|帮)我|(?:跟|和)人(?:说|聊|讲)|打电话给我|给我回电话|找你们领导")
+                    r"有没有人(?:能|可以|来)?|有人(?:能|可以)(?:直接)?(?:跟|和|给|帮)我|(?:跟|和)人(?:说|聊|讲)|打电话给我|给我回电话|领导|(?:让|叫|来|换)个?人来|来个人")
 _COMPLAINT = re.compile(r"投诉|举报|差评|不作为|乱收费|推诿|刁难|态度(?:太)?(?:差|恶劣|不好)")
 # Booking verbs that ask to book now — not questions about booking ("怎么预约", "要预约吗").
 _BOOK = re.compile(r"(?:帮我|给我|替我|我要|我想|我得|想要|想|要|麻烦)(?:现在)?(?:预约|约|挂号|排号|订号|订个号)(?:一下|个|一个|下)?(?!.{0,3}(?:吗|么|呢|不|没|\?|？))|"
@@ -409,9 +417,9 @@ _BACK_FIRST = re.compile(r"第一个|头一个|最开始(?:那个|问的)")
 _BACK_LAST = re.compile(r"^(?:那|它|这个|那个|这|那这个|那它|她|他)(?!个?(?:问题))")
 
 # Whom a matter concerns when not the speaker: "我妈身份证过期了", "帮孩子办", "老人家".
-_PERSON = re.compile(r"(?:我|俺|帮|给|替)?(老妈|妈妈|我妈|母亲|老爸|爸爸|我爸|父亲|爸妈|父母|孩子|小孩|儿子|女儿|宝宝|婴儿|新生儿|"
+_PERSON = re.compile(r"(?:我|俺|帮|给|替)?(俺娘|老娘|俺爹|老妈|妈妈|我妈|母亲|老爸|爸爸|我爸|父亲|爸妈|父母|孩子|小孩|儿子|女儿|宝宝|婴儿|新生儿|"
                      r"老婆|老公|妻子|丈夫|爱人|爷爷|奶奶|外公|外婆|姥姥|姥爷|老人家|老人|老年人|家人|家里人|朋友|亲戚|弟弟|妹妹|哥哥|姐姐)")
-_PERSON_CANON = {"老妈": "妈妈", "我妈": "妈妈", "母亲": "妈妈", "老爸": "爸爸", "我爸": "爸爸", "父亲": "爸爸", "爸妈": "父母",
+_PERSON_CANON = {"俺娘": "妈妈", "老娘": "妈妈", "俺爹": "爸爸", "老妈": "妈妈", "我妈": "妈妈", "母亲": "妈妈", "老爸": "爸爸", "我爸": "爸爸", "父亲": "爸爸", "爸妈": "父母",
                  "小孩": "孩子", "婴儿": "宝宝", "新生儿": "宝宝", "妻子": "老婆", "爱人": "老婆", "丈夫": "老公",
                  "老人家": "老人", "老年人": "老人", "家里人": "家人", "姥姥": "外婆", "姥爷": "外公"}
 
@@ -426,6 +434,18 @@ _MATERIAL_WORDS = re.compile(r"证|本|簿|照片|相片|证明|复印件|原件
 _MATTER_NOUN = re.compile(r"[\u4e00-\u9fff]{2,6}?(?:补贴|补助|津贴|签证|通行证|许可证|优待证|执照|牌照|资格证)")
 
 
+def _merge(parts: list[Part]) -> list[Part]:
+    """A statement right before a question is that question's context ("护照和港澳通行证都要办 分别带啥",
+    "我妈身份证过期了 她能不能让我代办"): one question part."""
+    out: list[Part] = []
+    for p in parts:
+        if p.kind == "question" and out and out[-1].kind == "statement":
+            out[-1] = Part("question", f"{out[-1].text} {p.text}")
+        else:
+            out.append(p)
+    return out
+
+
 def _qtypes(text: str) -> list[str]:
     """Every question type a text asks, in QTYPE_PATTERNS order (most specific first)."""
     found = [name for name, pat in QTYPE_PATTERNS if pat.search(text)]
@@ -434,7 +454,7 @@ def _qtypes(text: str) -> list[str]:
     return found
 
 
-_CORRECT = re.compile(r"不对|不是这个|错了|选错|打错|写错|填错|说错|搞错|弄错|输错|点错|改成|改为|改到|换成|换到|应该是|其实是|我要办的是|重新选|重选|更正")
+_CORRECT = re.compile(r"不是.{1,10}?[ ，,]?(?:是|要)|是.{1,8}不是|不对|不是这个|错了|选错|打错|写错|填错|说错|搞错|弄错|输错|点错|改成|改为|改到|换成|换到|应该是|其实是|我要办的是|重新选|重选|更正")
 
 
 def _peel(clause: str) -> tuple[list[Part], str, list[Part]]:
@@ -482,9 +502,10 @@ class Reader:
             if core:
                 parts.append(Part(self._kind(core), core))
             parts.extend(tail)
+        parts = _merge(parts)
         body = " ".join(p.text for p in parts if p.kind in ("question", "statement", "correction"))
         requests = self._requests(text, parts)
-        qtypes = _qtypes(body)
+        qtypes = _qtypes(self.lookup.masked(body))
         if "booking" in qtypes and "book" in requests and not re.search(r"怎么|如何|怎样|需要|要不要|能不能|可以|吗|么", body):
             qtypes.remove("booking")  # "帮我预约一下" books, it does not ask how
         comparison = next((q for q, pat in _COMPARE if pat.search(body)), None)
@@ -555,6 +576,7 @@ class Reader:
         """"结婚和离婚登记" names two matters: the shared ending goes to both ("结婚登记和离婚登记")."""
         text = re.sub(r"([\u4e00-\u9fff]{2})(和|跟|与|及|还有|、|或者?|还是)([\u4e00-\u9fff]{2})(登记|证|卡|手续|备案)",
                       r"\1\4\2\3\4", text)
+        text = re.sub(r"(?<=[证卡照本])(?:也|都|又|全)(?=丢|掉|过期|到期|坏)", "", text)  # "社保卡也丢了"
         # "身份证跟社保卡都丢了": the shared predicate goes to both ("身份证丢了 社保卡丢了").
         return re.sub(r"([\u4e00-\u9fff]{2,6})(和|跟|与|还有|、)([\u4e00-\u9fff]{2,6}?)(?:都|也|全)?(丢了|丢失了|掉了|遗失了|过期了|到期了|坏了|被偷了)",
                       r"\1\4 \3\4", text)
@@ -563,24 +585,27 @@ class Reader:
     def _kind(core: str) -> str:
         if _CORRECT.search(core):
             return "correction"
-        if (_HUMAN.search(core) or _BOOK.search(core) or _CANCEL.search(core) or _QUERY.search(core) or _STOP.match(core)) \
+        if (_HUMAN.search(core) or _COMPLAINT.search(core) or _BOOK.search(core) or _CANCEL.search(core) or _QUERY.search(core) or _STOP.match(core)) \
                 and not (detect_qtype(re.sub(_HUMAN.pattern, "", core)) and re.search(r"[吗呢？?]|怎么|多少|哪", core)):
             return "request"
         return "question" if is_question(core) else "statement"
 
     @staticmethod
     def _requests(text: str, parts: list[Part]) -> list[str]:
+        """Requests come from the parts that ask for something, not from a question about it
+        ("12345投诉一般多久有回复" asks about complaints; "我要投诉" makes one)."""
         out = []
-        if _HUMAN.search(text) and not re.search(r"有人在吗|有人吗|在吗", text) or re.search(r"有没有人能|有人能", text):
+        asking = " ".join(p.text for p in parts if p.kind in ("request", "statement", "correction"))
+        if _HUMAN.search(asking) and not re.search(r"有人在吗|有人吗|在吗", asking) or re.search(r"有没有人能|有人能", asking):
             out.append("human")
-        if _COMPLAINT.search(text):
-            out.append("complaint")
+        if _COMPLAINT.search(asking):
+            out += ["complaint"] + ([] if "human" in out else ["human"])  # a complaint goes to a person
         if _CANCEL.search(text):
             out.append("cancel_booking")
         elif _QUERY.search(text):
             out.append("query_booking")
-        elif any(_BOOK.search(p.text) for p in parts if p.kind in ("request", "statement", "question")) or \
-                re.match(r"^(?:我)?(?:要|想)?(?:预约|约)\s*(?:一下|个号)?\s*(?:办|去办|办理)?\s*[\u4e00-\u9fff]", text) and not is_question(text):
+        elif any(_BOOK.search(p.text) for p in parts if p.kind in ("request", "statement")) or \
+                re.match(r"^(?:我)?(?:要|想)?(?:预约|约)(?!了|好|过)\s*(?:一下|个号)?\s*(?:办|去办|办理)?\s*[\u4e00-\u9fff]", text) and not is_question(text):
             out.append("book")  # "预约办不动产抵押登记", "预约 社保卡补换"
         if any(_STOP.match(p.text) for p in parts if p.kind in ("request", "statement")):
             out.append("stop")
@@ -616,13 +641,18 @@ class Reader:
             return "last"
         return None
 
-    @staticmethod
-    def _correction(text: str) -> Correction | None:
+    def _correction(self, text: str) -> Correction | None:
         if not _CORRECT.search(text.replace("没错", "").replace("不错", "")):
             return None
         from assistant import booking_form  # the form's own parsers say which value is meant
 
-        return booking_form.correction_of(text)
+        c = booking_form.correction_of(text)
+        if c.value is None and c.slot in (None, "matter"):
+            # "我要办的是港澳通行证 不是护照", "事项错了 应该是居住证": the matter named, not the one denied.
+            meant = [gid for gid, _ in self.lookup.find(re.sub(r"不是[^\s，,。是]*", " ", text)) if gid]
+            if meant:
+                return Correction("matter", meant[0])
+        return c
 
 
 def _phone(text: str) -> str | None:

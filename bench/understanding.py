@@ -206,7 +206,7 @@ def _reader():
     if reader is None or not callable(getattr(reader, "run", None)):
         raise SystemExit("answerer.reader (issue 18's understanding pass, `answerer.reader.run(text)` → Reading) "
                          "does not exist yet: nothing to measure. It runs as soon as it lands.")
-    guides = {g.id: {g.name, *g.aliases} for g in getattr(answerer, "guides", None) or _guides()}
+    guides = {g.id: {g.name, *g.aliases} for g in (list(getattr(answerer, "guides", {}).values()) or _guides())}
     return reader, guides
 
 
