@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from assistant import audit
 from assistant.db import KnowledgeRevision
+from knowledge.grounding import CONTRADICTED, check_guide, contradiction
 from knowledge.guides import Problem, parse_guide
 from knowledge.policies import PolicyDocument, document_passages
 from knowledge.schema import FIELD_LABELS
@@ -71,6 +72,11 @@ def validate_guide(key: str, content: str) -> tuple[dict | None, list[Problem]]:
         path = Path(tmp) / f"{key}.yaml"
         path.write_text(content, encoding="utf-8")
         guide, problems = parse_guide(path)
+    if guide is not None:  # a fact its cited article contradicts is refused, as `make validate` fails on it
+        problems = [Problem(path.name, "事实来源(provenance)", contradiction(f))
+                    for f in check_guide(guide) if f.status == CONTRADICTED]
+        if problems:
+            return None, problems
     return (guide.model_dump(mode="json") if guide else None), problems
 
 

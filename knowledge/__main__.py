@@ -17,7 +17,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from knowledge.grounding import CONTRADICTED, STATUS_LABELS, format_counts, grounding_report, load_held
+from knowledge.grounding import CONTRADICTED, STATUS_LABELS, contradiction, format_counts, grounding_report, load_held
 from knowledge.guides import name_claims
 from knowledge.provenance import provenance_report
 from knowledge.records import GUIDES_DIR, SOURCES_DIR, load_knowledge
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in kb.problems:
         print(f"错误: {p}", file=sys.stderr)
     for f in contradicted:
-        print(f"错误: {f.guide}.yaml: 事实 {f.path} 与所引条文不符：{f.detail}", file=sys.stderr)
+        print(f"错误: {f.guide}.yaml: {contradiction(f)}", file=sys.stderr)
     if kb.problems or contradicted:
         print(f"共 {len(kb.problems) + len(contradicted)} 个错误，请修改后重试。", file=sys.stderr)
         return 1

@@ -174,7 +174,7 @@ def figures(text: str) -> set[tuple[str, str]]:
 
 
 _SPLIT_NAMES = re.compile(r"[或、和及与，,；;（）()/]|以及")
-_QUALIFIERS = re.compile(r"^(本人|申请人|当事人|双方|男女双方|一方|有效|合法有效|的|近期|免冠|二寸|一寸|彩色|原)+")
+_QUALIFIERS = re.compile(r"^(本人|申请人|当事人|买卖双方|双方|男女双方|一方|有效|合法有效|的|近期|免冠|二寸|一寸|彩色|原)+")
 _DOC_SUFFIX = re.compile(r"(证明材料|证明|证件|证书|身份证|户口簿|户口本|簿|证|执照|合同|照片|相片|声明|凭证|协议书|协议|申请书|申请表|登记表|表)$")
 _SYNONYMS = {"照片": "相片", "户口本": "户口簿", "身份证": "居民身份证"}
 
@@ -268,6 +268,11 @@ def check_fact(g: Guide, path: str, held: dict[str, HeldText]) -> FactGrounding:
         return FactGrounding(g.id, path, CONTRADICTED, entry.source, text.key, tuple(labels),
                              f"{'、'.join(labels)}中没有{'、'.join(absent)}")
     return FactGrounding(g.id, path, GROUNDED, entry.source, text.key, tuple(labels))
+
+
+def contradiction(f: FactGrounding) -> str:
+    """The one wording of a contradicted fact, for `python -m knowledge` and the admin form."""
+    return f"事实 {f.path} 与所引条文不符：{f.detail}"
 
 
 def check_guide(g: Guide, held: dict[str, HeldText] | None = None) -> list[FactGrounding]:
