@@ -88,7 +88,7 @@ def _print_grounding(guides, sources: Path, brief: bool) -> list:
         for gid in r.guides:
             print(f"  {gid}: {format_counts(r.counts(gid))}")
         for f in r.facts:
-            if f.status not in ("grounded", "unsourced"):
+            if f.status not in ("grounded", "unsourced") or f.detail:
                 print(f"  {STATUS_LABELS[f.status]} {f.guide} {f.path}: {f.detail}")
     return [f for f in r.facts if f.status == CONTRADICTED]
 

@@ -119,7 +119,7 @@ def cited_labels(clause: str | None, text: HeldText) -> tuple[list[str], list[st
     """(labels of the held text's articles the clause names, names that match no article).
 
     第九条 → [第九条]; 第二章 → every article of chapter two; 一、(一)；三、(十一)、(十六) → those
-    clauses of a notice (a bare 一、 → all of its sub-clauses)."""
+    clauses of a notice (a bare 一、 → all of its sub-clauses); 第19项 → that row of a table."""
     if not clause:
         return [], []
     found, missing = [], []
@@ -131,6 +131,10 @@ def cited_labels(clause: str | None, text: HeldText) -> tuple[list[str], list[st
             found += hits
             if not hits:
                 missing.append(chap)
+        return found, missing
+    if text.doc.layout == "table":  # a responsibility table: rows 第N项
+        for label in re.findall(r"第\d+项", clause):
+            (found if label in text.articles else missing).append(label)
         return found, missing
     for part in re.split(r"[；;]", clause):
         m1 = _L1.search(part)
@@ -267,7 +271,16 @@ def check_fact(g: Guide, path: str, held: dict[str, HeldText]) -> FactGrounding:
     if absent:
         return FactGrounding(g.id, path, CONTRADICTED, entry.source, text.key, tuple(labels),
                              f"{'、'.join(labels)}中没有{'、'.join(absent)}")
-    return FactGrounding(g.id, path, GROUNDED, entry.source, text.key, tuple(labels))
+    return FactGrounding(g.id, path, GROUNDED, entry.source, text.key, tuple(labels), _regional(g, text))
+
+
+def _regional(g: Guide, text: HeldText) -> str:
+    """A district's (海沧, 湖里) or another county's (东平县) text grounds only a guide of that place:
+    for any other guide the fact is flagged, never passed off as a city-wide rule."""
+    region = text.doc.region
+    if region in ("全国", "厦门市") or region == g.region:
+        return ""
+    return f"所引文本仅适用于{region}，不是{g.region}的统一规定"
 
 
 def contradiction(f: FactGrounding) -> str:

@@ -97,6 +97,15 @@ def test_a_superseded_text_never_grounds_a_fact():
     assert f.status == NOT_HELD
 
 
+def test_a_district_text_grounds_a_city_wide_guide_only_with_a_warning():
+    data = yaml.safe_load((GUIDES_DIR / "appointment-booking.yaml").read_text(encoding="utf-8"))
+    data["sources"]["海沧分工表"] = {"title": "海沧区提升行政服务效能实施方案责任分工表"}
+    data["provenance"]["scope_notes"] = {"source": "海沧分工表", "clause": "第19项"}
+    f = status(Guide.model_validate(data), "scope_notes")
+    assert f.status == GROUNDED and f.articles == ("第19项",)
+    assert "仅适用于海沧区，不是厦门市的统一规定" in f.detail
+
+
 def test_statuses_for_unsourced_and_unnamed_articles():
     g = guide()
     assert status(g, "phone").status == UNSOURCED
