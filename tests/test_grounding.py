@@ -162,6 +162,31 @@ def test_no_fact_rests_on_the_old_vehicle_inspection_periods():
         assert not (f.held == "road-traffic-safety-regulation" and "第十六条" in f.articles), f
 
 
+def test_the_admin_form_refuses_a_contradicted_fact_and_shows_each_facts_status():
+    from assistant import knowledge_base as kb
+    from web.admin import _grounding
+
+    text = (GUIDES_DIR / "residence-permit.yaml").read_text(encoding="utf-8")
+    data, problems = kb.validate_guide("residence-permit", text.replace("15日内制作发放", "20日内制作发放"))
+    assert data is None and any("事实 time_notes 与所引条文不符" in p.message for p in problems)
+    assert kb.problem_field(problems[0]) == "provenance"  # shown next to the provenance rows
+    rows = _grounding(yaml.safe_load(text))
+    fee = rows["fee"][0]
+    assert fee["label"] == "有据" and fee["articles"] == [("第二十一条", "/sources/residence-permit-regulation#第二十一条")]
+
+
+from tests.test_admin import client as admin_client, db, login  # noqa: E402,F401  (fixtures: in-process admin pages)
+
+
+def test_the_admin_guide_form_shows_grounding_with_the_article_one_click_away(admin_client):
+    login(admin_client, "admin1", "pw-admin-1")
+    page = admin_client.get("/admin/guides/residence-permit").text
+    assert "对照条文" in page and 'class="ground-grounded"' in page
+    assert 'href="/sources/residence-permit-regulation#第二十一条"' in page
+    marriage = admin_client.get("/admin/guides/marriage-registration").text
+    assert "引用但未收录" in marriage and "已被取代" in marriage
+
+
 # ---------- answers and pages ----------
 
 def test_article_sources_are_in_the_reply_payload_contract_form():
