@@ -31,7 +31,7 @@ from assistant.engine import Engine
 from assistant.privacy import MaskingFilter, install_log_masking
 from assistant.store import StoreUnavailable
 from settings import get_settings
-from web import admin, auth, bookings, citizens, hotline
+from web import admin, auth, bookings, citizens, hotline, sources
 from web.deps import SettingsDep
 
 log = logging.getLogger("banshitong.server")
@@ -161,6 +161,7 @@ async def health(request: Request, settings: SettingsDep):
 app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "web/static"), name="static")
 app.include_router(auth.router)
 app.include_router(citizens.router)
+app.include_router(sources.router)
 app.include_router(bookings.router)
 app.include_router(hotline.router)
 app.include_router(hotline.pages)

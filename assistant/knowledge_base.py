@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from assistant import audit
 from assistant.db import KnowledgeRevision
+from knowledge.grounding import CONTRADICTED, check_guide, contradiction
 from knowledge.guides import Problem, parse_guide
 from knowledge.policies import PolicyDocument, document_passages
 from knowledge.schema import FIELD_LABELS
@@ -40,7 +41,11 @@ REGISTRY_HEADER = """\
 # Metadata is recorded here by an admin (it is not reliably extractable from scraped pages);
 # the clause structure is parsed from the text by knowledge/policies.py.
 # region: where the document's rules apply. Only 厦门市 documents state city-wide rules.
-# layout: "clauses" (一、/（一）/1. headings) or "table" (responsibility table, one row per task).
+# layout: "clauses" (一、/（一）/1. headings), "table" (responsibility table, one row per task) or
+#   "articles" (a national law or regulation, 第X条; kind: law, region: 全国, files under laws/).
+# kind: law — date is the version held; superseded/superseded_by say when and by what it was replaced
+#   (a superseded text is kept for reference and never cited as current). Laws are held for the
+#   grounding check and the citizens' clause pages, not put in the retrieval index.
 documents:
 """
 DOC_FIELDS = list(PolicyDocument.model_fields)  # order of keys in documents.yaml
@@ -67,6 +72,11 @@ def validate_guide(key: str, content: str) -> tuple[dict | None, list[Problem]]:
         path = Path(tmp) / f"{key}.yaml"
         path.write_text(content, encoding="utf-8")
         guide, problems = parse_guide(path)
+    if guide is not None:  # a fact its cited article contradicts is refused, as `make validate` fails on it
+        problems = [Problem(path.name, "事实来源(provenance)", contradiction(f))
+                    for f in check_guide(guide) if f.status == CONTRADICTED]
+        if problems:
+            return None, problems
     return (guide.model_dump(mode="json") if guide else None), problems
 
 
@@ -250,7 +260,9 @@ def export_folder(session: Session, dest: Path) -> dict:
         if rev.kind == GUIDE:
             (dest / "guides" / f"{rev.key}.yaml").write_text(rev.content, encoding="utf-8")
         else:
-            (dest / "sources" / rev.key).write_text(rev.content, encoding="utf-8")
+            target = dest / "sources" / rev.key
+            target.parent.mkdir(parents=True, exist_ok=True)  # laws/ holds the national texts
+            target.write_text(rev.content, encoding="utf-8")
             entries.append(json.loads(rev.meta))
     (dest / "sources" / REGISTRY).write_text(registry_text(entries), encoding="utf-8")
     return snapshot

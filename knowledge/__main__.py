@@ -6,6 +6,8 @@
 
 Facts without a source, facts flagged 待核实 and stale reviews are reported, not errors: a guide
 stays publishable while its facts are being checked, and the answers say what is unconfirmed.
+The grounding report (knowledge/grounding.py) checks every fact that cites a held text and an
+article against that article; a fact its article contradicts is an error.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from knowledge.grounding import CONTRADICTED, STATUS_LABELS, contradiction, format_counts, grounding_report, load_held
 from knowledge.guides import name_claims
 from knowledge.provenance import provenance_report
 from knowledge.records import GUIDES_DIR, SOURCES_DIR, load_knowledge
@@ -41,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"办事指南 {len(kb.guides)} 篇（事项 {kinds['matter']}，服务 {kinds['service']}，服务中心 {kinds['centre']}）")
     print(f"检索段落 {len(kb.passages)} 条（政策条款 {sources['policy']}，指南段落 {sources['guide']}）")
     _print_provenance(kb.guides, max_age, args.brief)
+    contradicted = _print_grounding(kb.guides, args.sources, args.brief)
     for g in kb.guides:
         if g.region != "厦门市":
             print(f"  区域性规定: {g.id}（{g.name}）仅适用于{g.region}")
@@ -49,8 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"警告: 名称/别名“{term}”被多篇指南使用: {', '.join(sorted(set(ids)))}")
     for p in kb.problems:
         print(f"错误: {p}", file=sys.stderr)
-    if kb.problems:
-        print(f"共 {len(kb.problems)} 个错误，请修改后重试。", file=sys.stderr)
+    for f in contradicted:
+        print(f"错误: {f.guide}.yaml: {contradiction(f)}", file=sys.stderr)
+    if kb.problems or contradicted:
+        print(f"共 {len(kb.problems) + len(contradicted)} 个错误，请修改后重试。", file=sys.stderr)
         return 1
     print("校验通过。")
     return 0
@@ -68,6 +74,23 @@ def _print_provenance(guides, max_age: int, brief: bool) -> None:
         print(f"  待核实 {i.guide} {i.path}: {i.detail}")
     for i in r.stale:
         print(f"  审核过期 {i.guide} {i.path}: {i.detail} 审核")
+
+
+def _print_grounding(guides, sources: Path, brief: bool) -> list:
+    """Print the grounding report per guide and in total; return the contradicted facts."""
+    held = load_held(sources)
+    laws = [h.doc for h in held.values() if h.doc.kind == "law"]
+    print(f"收录法律法规 {len(laws)} 部（其中已被取代 {sum(not d.current for d in laws)} 部），"
+          f"条文 {sum(len(h.articles) for h in held.values() if h.doc.kind == 'law')} 条")
+    r = grounding_report(guides, held)
+    print(f"事实依据核对（共 {len(r.facts)} 项）：{format_counts(r.counts())}")
+    if not brief:
+        for gid in r.guides:
+            print(f"  {gid}: {format_counts(r.counts(gid))}")
+        for f in r.facts:
+            if f.status not in ("grounded", "unsourced") or f.detail:
+                print(f"  {STATUS_LABELS[f.status]} {f.guide} {f.path}: {f.detail}")
+    return [f for f in r.facts if f.status == CONTRADICTED]
 
 
 if __name__ == "__main__":

@@ -8,6 +8,11 @@ Documents are registered with their metadata in sources/documents.yaml; two layo
   clause they follow. One passage per lowest-level clause; long clauses are split at sentence ends.
 * ``table``: a responsibility table whose cells are one per line: 序号, 工作任务, 主要内容, 完成时限, 责任单位.
   One passage per task row.
+* ``articles``: a national law or regulation (kind ``law``, Markdown as published in LawRefBook/Laws):
+  articles 第X条 under 第X章/第X节 headings. One passage per article (long ones split at sentence
+  ends). Laws are held so facts can be checked against them (knowledge/grounding.py) and citizens can
+  read the clause; they are not put in the retrieval index (`policy_passages` skips them), so a
+  national article never stands in for Xiamen's procedure and a superseded text is never served.
 """
 
 from __future__ import annotations
@@ -20,13 +25,16 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel
 
-from knowledge.schema import Passage, Region
+from knowledge.schema import DocRegion, Passage
 
 MAX_CHARS = 360  # e5-small reads 512 tokens; ~360 Chinese characters keeps a chunk well inside that
 
 L1 = re.compile(r"^([一二三四五六七八九十]+)、")
 L2 = re.compile(r"^[（(]([一二三四五六七八九十]+)[）)]")
 L3 = re.compile(r"^(\d{1,2})[、.．](?!\d)")
+# 第九条 / 第一百零八条 at the start of a line, then the article's text.
+ARTICLE = re.compile(r"^(第[零〇一二三四五六七八九十百千]+条(?:之[一二三四五六七八九十]+)?)\s*(.*)$")
+CHAPTER = re.compile(r"^#*\s*(第[零〇一二三四五六七八九十百]+[编章节])\s*(.*)$")
 META = re.compile(r"^(责任单位|责任部门|牵头单位|配合单位|完成时限)[:：]\s*(.*)$")
 
 # Lines that are page furniture, not document text.
@@ -43,8 +51,24 @@ class PolicyDocument(BaseModel):
     issuer: str
     date: str
     doc_number: str | None = None
-    region: Region
+    region: DocRegion
     layout: str = "clauses"
+    # National laws and regulations (kind "law") also record their version: `date` is the date of the
+    # text held (公布 or the last amendment); `superseded` the date another text replaced it, and
+    # `superseded_by` which (a superseded text is kept, marked, and never cited as current).
+    kind: str = "policy"
+    superseded: str | None = None
+    superseded_by: str | None = None
+    note: str | None = None  # where the text comes from, what was checked about its version
+
+    @property
+    def key(self) -> str:
+        """The document's key in URLs (/sources/<key>): its file name without folder and suffix."""
+        return Path(self.file).stem
+
+    @property
+    def current(self) -> bool:
+        return self.superseded is None
 
 
 def clean_text(raw: str) -> list[str]:
@@ -147,12 +171,57 @@ def _parse_table(lines: list[str]) -> list[_Clause]:
     return rows
 
 
+@dataclass(frozen=True)
+class Article:
+    label: str  # 第九条
+    chapter: str  # 第二章 结婚登记 ('' before the first chapter)
+    text: str  # the article's paragraphs, joined by newlines, without its label
+
+
+def parse_articles(text: str) -> list[Article]:
+    """A law's articles in order. The Markdown header (title and enactment lines up to
+    `<!-- INFO END -->`) is not part of any article."""
+    lines = clean_text(text)
+    if "<!-- INFO END -->" in lines:
+        lines = lines[lines.index("<!-- INFO END -->") + 1:]
+    out: list[Article] = []
+    chapter, label, body = "", None, []
+
+    def flush() -> None:
+        if label:
+            out.append(Article(label, chapter, "\n".join(body)))
+
+    for line in lines:
+        if m := CHAPTER.match(line):
+            if m.group(1).endswith(("章", "编")):
+                chapter = " ".join(x for x in (m.group(1), m.group(2).replace(" ", "")) if x)
+            continue
+        if line.startswith("#"):
+            continue
+        if m := ARTICLE.match(line):
+            flush()
+            label, body = m.group(1), [m.group(2)] if m.group(2) else []
+        elif label:
+            body.append(line)
+    flush()
+    return out
+
+
+def _parse_articles_as_clauses(text: str) -> list[_Clause]:
+    return [_Clause(a.label, a.chapter, [a.text.replace("\n", "")]) for a in parse_articles(text)]
+
+
 def document_passages(doc: PolicyDocument, text: str) -> list[Passage]:
+    if doc.layout == "articles":
+        return _passages(doc, _parse_articles_as_clauses(text), prefix="law", stem=doc.key)
     lines = clean_text(text)
     # Drop the title block and signature lines that restate metadata rather than rules.
     lines = [l for l in lines if l not in (doc.title, doc.issuer) and not re.fullmatch(r"\d{4}年\d{1,2}月\d{0,2}日?(印发)?", l)]
     parsed = _parse_table(lines) if doc.layout == "table" else _parse_clauses(lines)
-    stem = doc.file.split("_")[0]
+    return _passages(doc, parsed, prefix="policy", stem=doc.file.split("_")[0])
+
+
+def _passages(doc: PolicyDocument, parsed: list[_Clause], prefix: str, stem: str) -> list[Passage]:
     passages = []
     for n, clause in enumerate(parsed):
         body = "".join(clause.body)
@@ -167,9 +236,9 @@ def document_passages(doc: PolicyDocument, text: str) -> list[Passage]:
                 text_ = f"{clause.heading} {text_}"
             passages.append(
                 Passage(
-                    id=f"policy-{stem}-{n:03d}" + (f"-{j}" if j else ""),
+                    id=f"{prefix}-{stem}-{n:03d}" + (f"-{j}" if j else ""),
                     text=text_,
-                    source_type="policy",
+                    source_type="law" if doc.kind == "law" else "policy",
                     doc_id=stem,
                     title=doc.short_title,
                     doc_number=doc.doc_number,
@@ -189,10 +258,24 @@ def load_documents(folder: Path) -> list[PolicyDocument]:
     return [PolicyDocument.model_validate(d) for d in data["documents"]]
 
 
+def read_text(folder: Path, doc: PolicyDocument) -> str:
+    return (folder / doc.file).read_bytes().decode("utf-8", errors="replace")
+
+
 def policy_passages(folder: Path) -> list[Passage]:
+    """The retrieval index's policy clauses (laws are held for grounding, not indexed: see above)."""
     passages = []
     for doc in load_documents(folder):
-        raw = (folder / doc.file).read_bytes().decode("utf-8", errors="replace")
-        passages.extend(document_passages(doc, raw))
+        if doc.kind != "law":
+            passages.extend(document_passages(doc, read_text(folder, doc)))
+    return passages
+
+
+def law_passages(folder: Path) -> list[Passage]:
+    """Every held law's articles, parsed by the same clause parser (validation counts them)."""
+    passages = []
+    for doc in load_documents(folder):
+        if doc.kind == "law":
+            passages.extend(document_passages(doc, read_text(folder, doc)))
     return passages
 

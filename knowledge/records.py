@@ -35,7 +35,7 @@ def _checksums(*folders: Path) -> dict[str, str]:
     out = {}
     for folder in folders:
         for p in sorted(folder.rglob("*")):
-            if p.is_file() and p.suffix in (".txt", ".yaml", ".yml"):
+            if p.is_file() and p.suffix in (".txt", ".yaml", ".yml", ".md"):
                 out[f"{folder.name}/{p.relative_to(folder)}"] = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
     return out
 
@@ -47,6 +47,6 @@ def load_knowledge(guides_dir: Path = GUIDES_DIR, sources_dir: Path = SOURCES_DI
         passages.extend(guide_passages(g))
     checksums = _checksums(guides_dir, sources_dir)
     # The ingestion code shapes the passages too: changing it must make the index stale.
-    for code in ("policies.py", "guides.py", "schema.py"):
+    for code in ("policies.py", "guides.py", "schema.py", "grounding.py"):
         checksums[f"code/{code}"] = hashlib.sha256((ROOT / code).read_bytes()).hexdigest()[:16]
     return KnowledgeBase(guides, passages, problems, checksums)

@@ -29,6 +29,9 @@ Kind = Literal["matter", "service", "centre"]
 # Where a rule applies. Anything but 厦门市 is a district's or another county's rule and the
 # composer says so in the answer.
 Region = Literal["厦门市", "思明区", "湖里区", "集美区", "海沧区", "同安区", "翔安区", "东平县"]
+# A national law or regulation applies everywhere, Xiamen included; only source texts carry it
+# (a guide is always about one place).
+DocRegion = Union[Region, Literal["全国"]]
 
 
 class _Strict(BaseModel):
@@ -225,14 +228,14 @@ class Passage(_Strict):
 
     id: str
     text: str
-    source_type: Literal["policy", "guide"]
+    source_type: Literal["policy", "guide", "law"]
     doc_id: str  # seed file stem or guide id
     title: str  # document title or guide name
     doc_number: str | None = None
     issuer: str | None = None
     date: str | None = None
-    clause: str | None = None  # 一、(一) or the guide section name
-    region: Region = "厦门市"
+    clause: str | None = None  # 一、(一), 第九条 (a law's article) or the guide section name
+    region: DocRegion = "厦门市"
     responsible: str | None = None  # 责任单位/牵头单位
     deadline: str | None = None  # 完成时限
     section: str | None = None  # for guides: materials, fee, time ...

@@ -30,6 +30,7 @@ from assistant.db import GoldenQuestion, IndexBuild, StaffUser, sessions
 from embeddings import index as idx
 from assistant import audit
 from knowledge import schema
+from knowledge.grounding import article_url, check_guide
 from web import charts
 from web.deps import MAX_ID, AdminDep, EngineDep, PathId, QueryId, SessionDep, SettingsDep, current_admin, staff_page
 
@@ -224,7 +225,23 @@ def _errors(problems) -> dict[str, list[str]]:
 def _guide_context(data: dict) -> dict:
     return {"data": data, "form_choices": choices("form", schema.Material), "channel_choices": choices("channels"),
             "scope_choices": choices("scope"), "region_choices": choices("region"),
-            "labels": schema.FIELD_LABELS}
+            "labels": schema.FIELD_LABELS, "grounding": _grounding(data)}
+
+
+def _grounding(data: dict) -> dict[str, list]:
+    """Provenance key → the grounding of the facts it covers (status, detail, article links); empty
+    while the form does not validate (its errors are shown instead)."""
+    try:
+        g = schema.Guide.model_validate(data)
+    except ValueError:
+        return {}
+    out: dict[str, list] = {}
+    for f in check_guide(g):
+        key = f.path if f.path in g.provenance else f.path.split(".")[0]
+        if key in g.provenance:
+            out.setdefault(key, []).append({"path": f.path, "status": f.status, "label": f.label, "detail": f.detail,
+                                            "articles": [(a, article_url(f.held, a)) for a in f.articles]})
+    return out
 
 
 # ---------- pages: overview ----------

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from assistant.answer import _limit, booking_lines  # the same wording as the chat's answers
+from knowledge.grounding import GROUNDED, article_url, check_guide
 from knowledge.schema import Guide
 
 OTHER = "其他"
@@ -83,6 +84,22 @@ def sources(g: Guide) -> list[dict]:
     return out
 
 
+def grounding(g: Guide) -> list[dict]:
+    """Each fact with the article it rests on: a link to the clause when the article says it
+    (grounded), otherwise what the check found (not held, no article named …). Unsourced facts are
+    left out: the page's 待核实 list already says what to check for them."""
+    out = []
+    for f in check_guide(g):
+        if f.status == "unsourced":
+            continue
+        src = g.sources[f.source]
+        out.append({"fact": field_name(f.path), "path": f.path, "status": f.status, "label": f.label,
+                    "source": src.title, "detail": f.detail,
+                    "articles": [{"label": a, "url": article_url(f.held, a)} for a in f.articles]
+                    if f.status == GROUNDED else []})
+    return out
+
+
 def checks(g: Guide) -> list[dict]:
     """Every 待核实 fact and what to check, as the chat's answers say it."""
     return [{"fact": field_name(path), "check": p.check} for path, p in g.provenance.items() if p.check]
@@ -108,6 +125,7 @@ def view(g: Guide) -> dict:
         "booking": _fact(g, "appointment", booking_lines(g)),
         "legal_basis": _fact(g, "legal_basis", g.legal_basis) if g.legal_basis else None,
         "sources": sources(g),
+        "grounding": grounding(g),
         "reviewed": g.reviewed.isoformat() if g.reviewed else None,
         "needs_check": [field_name(f) for f in g.needs_check],
         "checks": checks(g),
