@@ -19,6 +19,7 @@ from embeddings.search import Hit, HybridSearcher
 from embeddings.text import normalize, tokenize
 from assistant import texts
 from assistant.understanding import DISTRICTS, QTYPE_LABELS, MatterLookup, Reader, Reading, extract_question
+from knowledge.grounding import article_sources
 from knowledge.guides import guide_sections
 from knowledge.schema import FIELD_LABELS, ITEMISED_FACTS, Guide, Passage
 
@@ -316,7 +317,7 @@ def unconfirmed_note(g: Guide, paths: list[str]) -> str | None:
     if not keys:
         return None
     named = "、".join(_fact_label(g, k) for k in keys[:3]) + ("等" if len(keys) > 3 else "")
-    return f"待核实：{named}尚未经官方来源核实，办理前请向窗口或{HOTLINE}确认。"
+    return f"待核实：{named}尚未经官方来源核实，办理前请向窗口或{g.phone or HOTLINE}确认。"
 
 
 def unconfirmed_lines(g: Guide, paths: list[str]) -> list[str]:
@@ -505,8 +506,9 @@ class Answerer:
     def _guide(self, g: Guide, qtype: str, conf: float, extra: list[str] | None = None, hits: list[Hit] | None = None,
                also: tuple[str, ...] = ()) -> Answer:
         body, buttons, used, detail = self.composer.run(g, qtype, extra, sorted(also, key=GUIDE_QTYPES.index))
-        return Answer("guide", body, buttons, g.id, qtype, conf, [guide_ref(g)], hits or [], matters=[g.id], facts=used,
-                      detail=detail)
+        # The articles of held laws the stated facts rest on: the chat shows each as 「依据」.
+        return Answer("guide", body, buttons, g.id, qtype, conf, [guide_ref(g), *article_sources(g, used)], hits or [],
+                      matters=[g.id], facts=used, detail=detail)
 
     def _district(self, g: Guide, district: str, hits: list[Hit]) -> Answer:
         """"能在集美办吗" about the matter under discussion: whether and where, in that district."""
