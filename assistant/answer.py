@@ -259,6 +259,11 @@ class GuideComposer:
         out = [f"{g.name}办理流程{f('steps')}："] + [f"{i}. {s}" for i, s in enumerate(g.steps, 1)]
         if g.channels:
             out.append("可通过：" + "、".join(g.channels) + " 办理" + f("channels") + "。")
+        # "身份证丢了怎么补办" asks how to get it done: what to bring and what it costs belong to the answer.
+        if g.materials:
+            out.append(f"需准备{f('materials')}：" + "、".join(m.name for m in g.materials if not m.condition) + "。")
+        if g.fee:
+            out.append(f"收费：{g.fee}{f('fee')}")
         return out
 
     def _conditions(self, g: Guide, f) -> list[str]:

@@ -48,6 +48,7 @@ BM25_K1 = 0.9
 BM25_B = 0.9
 BM25_WEIGHT = 0.3  # share of the lexical side in the fused score; the dense side has the rest
 PREFER_BONUS = 0.15  # nudge for the matter the conversation is about (scores are 0..1, best = 1)
+COINED_BONUS = 0.5  # a passage that says a quoted term the question names (see run)
 OTHER_REGION_WEIGHT = 0.8  # a passage of a region the question does not name (see run's `region`)
 CANDIDATES = 50  # per side, fused on the union (bench/README.md: same hit@1 as fusing every passage)
 
@@ -120,7 +121,11 @@ class HybridSearcher:
         self.encoder = encoder
         self.bm25_weight = bm25_weight
         terms = [t for g in index.guides for t in (g.name, *g.aliases)]
-        add_terms(terms)
+        # Terms the policy texts coin in quotes ("五个零", "一件事", "最多跑一趟") stay one word, so a
+        # question naming one finds it ("五个零指的是什么" is not 五个 / 零指).
+        coined = {m for p in index.passages for m in re.findall(r"[“\"]([\u4e00-\u9fff]{2,8})[”\"]", p.text)}
+        add_terms(terms + sorted(coined))
+        self.coined = sorted(coined, key=len, reverse=True)
         self.homophones = Homophones(terms)
         self.passages = index.passages
         self.doc_ids = np.array([p.doc_id for p in self.passages], dtype=object)
@@ -211,6 +216,12 @@ class HybridSearcher:
         if prefer_doc:
             # The matter the conversation is about gets a nudge, not a guarantee.
             score = score + PREFER_BONUS * (self.doc_ids[ids] == prefer_doc)
+        named = [t for t in self.coined if t in text]
+        if named:
+            # A term the texts coin ("五个零") is their own vocabulary, which the encoder has never seen:
+            # the passages that say it are what the question is about.
+            says = np.array([any(t in self.passages[i].text for t in named) for i in ids])
+            score = score + COINED_BONUS * says
         if region != "":
             regions = self.regions[ids]
             score = score * np.where((regions == "厦门市") | (regions == (region or "厦门市")), 1.0, OTHER_REGION_WEIGHT)
