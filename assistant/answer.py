@@ -158,6 +158,8 @@ class GuideComposer:
             first = first[len(prefix):]
         elif first.startswith(g.name):
             first = first[len(g.name):]
+        if not first.strip("：。 ") and len(body) > 1:
+            first = body[1]  # a heading line ("普通护照：") says nothing yet
         return first, used
 
     # --- one method per question type; each returns lines, the first answering directly ---

@@ -21,12 +21,12 @@ QTYPE_PATTERNS: list[tuple[str, re.Pattern]] = [
     ("booking", re.compile(r"(?<!我)(?<!已经)(?<!已)预约(?!了|好了|的是|过了)|预定|挂号|排号|取号")),
     ("fee", re.compile(r"多少钱|费用|收费|收不收|要钱|花钱|免费|价格|工本费|几块|多少元|收多少|交多少|缴多少|贵|便宜|交钱|缴费|交.{0,4}税|缴.{0,4}税")),
     ("time", re.compile(r"多久|多长时间|几天|多少天|时限|几个工作日|当天|当场|立等|什么时候(能|可以)?(拿|领|取|办好|出)|要等|多快|周期|(?:办得|办起来|出证)?快(?:一点|些)?(?:吗|不|呢)?$|哪个.{0,4}快|时间长|时间短|等.{0,3}时间")),
-    ("conditions", re.compile(r"条件|资格|能不能办|可不可以办|符合|谁可以|哪些人|年龄|代办|代为|委托|帮(?:他|她|别人|家人|老人|我妈|我爸|孩子)(?:去)?办|本人(?:不能|去不了|来不了)|不能亲自|要本人|本人(?:要|得|必须)|(?:替|帮)(?:他|她|我妈|我爸|家人|老人|孩子).{0,2}(?:去)?(?:办|换|补|领)|能不能代|可以代")),
-    ("materials", re.compile(r"材料|要的东西|都要什么|要些什么|要什么(?!时候|时间|条件|手续费)|带什么|带哪些|带啥|准备什么|准备啥|准备哪些|要什么东西|需要什么|要啥|资料|证件|清单|要带|需带|带上|什么手续|哪些手续")),
+    ("conditions", re.compile(r"条件|资格|能不能办|可不可以办|符合|谁可以|哪些人|年龄|多大(?:岁数|年纪)?(?:才)?能|岁数|几岁|代办|代为|委托|帮(?:他|她|别人|家人|老人|我妈|我爸|孩子)(?:去)?办|本人(?:不能|去不了|来不了)|不能亲自|要本人|本人(?:要|得|必须)|(?:替|帮)(?:他|她|我妈|我爸|家人|老人|孩子).{0,2}(?:去)?(?:办|换|补|领)|能不能代|可以代")),
+    ("materials", re.compile(r"材料|要的东西|还差|还缺|还要(?:啥|什么|别的|带)|够不够|够吗|够了吗|齐了|准备.{0,2}(?:什么|啥|哪些)|都要什么|要些什么|要什么(?!时候|时间|条件|手续费)|带什么|带哪些|带啥|准备什么|准备啥|准备哪些|要什么东西|需要什么|要啥|资料|证件|清单|要带|需带|带上|什么手续|哪些手续")),
     ("scope", re.compile(r"通办|别的区|其他区|外区|跨区|异地|就近|任意|任何一个|全市|不是本区|户籍地以外|户口不在")),
     ("where", re.compile(r"在哪|哪里办|去哪|哪儿|地址|地点|哪个窗口|什么地方|几点|上班时间|办公时间|开门|电话|(可以|能)在.{1,8}办|(?:思明|湖里|集美|海沧|同安|翔安)(?:区)?(?:那边|这边)?.{0,2}(?:能|可以)?(?:办|弄)(?:吗|不|么|理吗)?|去(?:思明|湖里|集美|海沧|同安|翔安).{0,4}办")),
     # "X怎么办" / "我要办X" ask for the matter as a whole (the guide overview), not its steps.
-    ("process", re.compile(r"流程|步骤|程序|怎么办理|如何办理|怎么弄|怎么申请|如何申请|怎样办理|怎么补|网上办|在线办|手机上办|能网办|网上(?:能|可以)(?:办|弄)|手机上(?:能|可以)?(?:办|弄)|自助机|寄到家|邮寄|怎么取|如何提取|怎么提取")),
+    ("process", re.compile(r"流程|步骤|程序|怎么办理|如何办理|怎么弄|怎么申请|如何申请|怎样办理|怎么补|网上办|在线办|手机上办|能网办|网上(?:能|可以)(?:办|弄)|手机上(?:能|可以)?(?:办|弄)|自助机|(?:寄|快递|送)到家|邮寄|快递|怎么取|如何提取|怎么提取")),
 ]
 
 QTYPE_LABELS = {
@@ -78,7 +78,7 @@ def knowledge_question(intent: str | None, text: str, kind: str, confidence: flo
 # Words that make a message a question rather than an answer to a form's question. "集美区可以吗"
 # answers "which centre"; "能在集美办吗" asks about the matter (a question type is detected).
 _QUESTION_WORDS = re.compile(r"怎么|怎样|如何|多少|哪|什么|为什么|为啥|能不能|能否|是否|要不要|需不需要|可不可以|有没有|咋|啥|是不是|会不会|谁")
-_QUESTION_END = re.compile(r"(?:[呢吗嘛么]|是吧|对吧|(?:办|弄|行|能|可以|要|用|收|去)不|行不行|好不好|对不对)[。.!！~～\s]*$")
+_QUESTION_END = re.compile(r"(?:[呢吗嘛么]|是吧|对吧|了吧|(?<![我你他她])不|行不行|好不好|对不对|够不够)[。.!！~～\s]*$")
 
 
 def is_question(text: str, answers_something: bool = False) -> bool:
@@ -99,7 +99,7 @@ def detect_qtype(text: str) -> str | None:
     for name, pat in QTYPE_PATTERNS:
         if pat.search(text):
             return name
-    if MATERIAL_NOUNS.search(text) and re.search(r"[吗么]|要不要|需不需要|用不用", text):
+    if MATERIAL_NOUNS.search(text) and re.search(r"[吗么]|要不要|需不需要|用不用|不[。.!！\s]*$", text):
         return "materials"
     return None
 
@@ -426,7 +426,9 @@ _PERSON_CANON = {"俺娘": "妈妈", "老娘": "妈妈", "俺爹": "爸爸", "�
 # "我有身份证和户口本 想办护照 还缺啥": what the person says they have.
 _HAVE = re.compile(r"(?:我|俺|我们|我们俩|我们倆)?(?:已经|都|现在)?(?:有|带了|带着|拿了|准备了|准备好了|手上有|手里有|带)"
                    r"([^，,。！!？?；;]{2,60}?)(?=[，,。！!？?；;]|\s*(?:想|要|去|办|给|还(?!有)|够|行|可以|能|了吗|吗)|$)")
-_HAVE_CHECK = re.compile(r"还缺|还差|差(?:什么|啥|哪些|不差)|少(?:什么|啥|了什么)|还要带|还得带|缺(?:什么|啥|哪些|不缺)|够(?:不够|吗|了吗|么)|齐(?:不齐|了吗|吗)|还要(?:什么|啥|带什么|带啥)|还需要(?:什么|啥|哪些)|可以了吗|行不行|行吗")
+_HAVE_CHECK = re.compile(r"齐了没|齐没齐|全了吗|全不全|够了没|还缺|还差|差(?:什么|啥|哪些|不差)|少(?:什么|啥|了什么)|还要带|还得带|缺(?:什么|啥|哪些|不缺)|够(?:不够|吗|了吗|么)|齐(?:不齐|了吗|吗)|还要(?:什么|啥|带什么|带啥)|还需要(?:什么|啥|哪些)|可以了吗|行不行|行吗")
+# "身份证都带了", "照片也有了": the thing first, then that one has it.
+_HAVE_AFTER = re.compile(r"(?:^|[\s，,。]|还有)([^，,。！!？?；;\s]{2,12}?)(?:都|也)?(?:带了|带着|有了|准备好了|准备了|拿了|办好了)")
 _MATERIAL_WORDS = re.compile(r"证|本|簿|照片|相片|证明|复印件|原件|卡|表|书|户口|执照|合同|协议")
 
 # Corrections: "不对…我要…", "打错了 是…", "我要办的是X不是Y", "改成后天".
@@ -624,10 +626,14 @@ class Reader:
         if not _HAVE_CHECK.search(text) and not re.search(r"(?:我|俺)(?:已经)?(?:有|带了|准备了)", text):
             return ()
         items: list[str] = []
-        for m in _HAVE.finditer(text):
-            for item in re.split(r"和|跟|与|及|以及|还有|、|，|,|\s", m.group(1)):
+        lists = [m.group(1) for m in _HAVE.finditer(text)] + [m.group(1) for m in _HAVE_AFTER.finditer(text)]
+        if lists:  # "…都带了 还有合照": what follows 还有 in the same message is had too
+            lists += re.findall(r"还有([^，,。！!？?；;\s]{2,10})", text)
+        for found in lists:
+            for item in re.split(r"和|跟|与|及|以及|还有|、|，|,|\s", found):
                 item = re.sub(r"^(?:一张|一本|一份|两张|两份|(?:我们双方|我老公|我老婆|我爱人|我们|卖家|买家|双方|本人|我)的?)+|(?:原件|复印件)?(?:了|的)?$", "", item.strip())
-                if len(item) >= 2 and _MATERIAL_WORDS.search(item) and not re.search(r"没有?|缺", item):
+                if len(item) >= 2 and _MATERIAL_WORDS.search(item) and not re.search(r"没有?|缺", item) \
+                        and not re.match(r"办|换|补|申请|去|给|领|续", item):  # "办居住证" is the matter, not a thing had
                     items.append(item)
         return tuple(dict.fromkeys(items)) if (items and (_HAVE_CHECK.search(text) or len(items) >= 2)) else ()
 
