@@ -45,12 +45,14 @@ def correct(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict]:
     c = r.correction
     if c is not None and r.matters and c.value is None and (c.slot is None or c.slot == "matter"):
         c = type(c)("matter", r.matters[0])  # "我要办的是护照不是港澳通行证"
-    if c is not None and c.slot is None and c.value is None and tracker.get_slot("requested_slot") == "booking_confirmed":
+    # The form's open question (the rule that left the form has already cleared requested_slot).
+    step = tracker.get_slot("requested_slot") or next((s for s in BOOKING_SLOTS if tracker.get_slot(s) is None), None)
+    if c is not None and c.slot is None and c.value is None and step == "booking_confirmed":
         # A bare "不对" at the confirmation: something in the summary is wrong — which one?
         dispatcher.utter_message(text=texts.WHICH_IS_WRONG, buttons=[
             {"title": title, "payload": payload} for title, payload in texts.CORRECTION_BUTTONS])
         return [SlotSet("booking_paused", False), FollowupAction("action_listen")]
-    updates = form.changes(c, filled(tracker), tracker.get_slot("requested_slot")) if c is not None else {}
+    updates = form.changes(c, filled(tracker), step) if c is not None else {}
     if c is not None and c.slot == "booking_centre" and c.value and c.value not in bk.CENTRES:
         updates = {}
     again = form.reopened(updates)

@@ -429,7 +429,7 @@ _HAVE = re.compile(r"(?:我|俺|我们|我们俩|我们倆)?(?:已经|都|现在
 _HAVE_CHECK = re.compile(r"齐了没|齐没齐|全了吗|全不全|够了没|还缺|还差|差(?:什么|啥|哪些|不差)|少(?:什么|啥|了什么)|还要带|还得带|缺(?:什么|啥|哪些|不缺)|够(?:不够|吗|了吗|么)|齐(?:不齐|了吗|吗)|还要(?:什么|啥|带什么|带啥)|还需要(?:什么|啥|哪些)|可以了吗|行不行|行吗")
 # "身份证都带了", "照片也有了": the thing first, then that one has it.
 _HAVE_AFTER = re.compile(r"(?:^|[\s，,。]|还有)([^，,。！!？?；;\s]{2,12}?)(?:都|也)?(?:带了|带着|有了|准备好了|准备了|拿了|办好了)")
-_MATERIAL_WORDS = re.compile(r"证|本|簿|照片|相片|证明|复印件|原件|卡|表|书|户口|执照|合同|协议")
+_MATERIAL_WORDS = re.compile(r"证|本|簿|照|相片|证明|复印件|原件|卡|表|书|户口|执照|合同|协议")
 
 # Corrections: "不对…我要…", "打错了 是…", "我要办的是X不是Y", "改成后天".
 # A name shaped like a matter's (a kind of subsidy, visa, permit): checked against the knowledge base.
@@ -630,6 +630,7 @@ class Reader:
         if lists:  # "…都带了 还有合照": what follows 还有 in the same message is had too
             lists += re.findall(r"还有([^，,。！!？?；;\s]{2,10})", text)
         for found in lists:
+            found = re.sub(r"^.*(?:我们俩|我俩|我们|咱们|咱俩|俺们|我)(?:都|也|已经)*", "", found)  # "结婚登记我俩身份证"
             for item in re.split(r"和|跟|与|及|以及|还有|、|，|,|\s", found):
                 item = re.sub(r"^(?:一张|一本|一份|两张|两份|(?:我们双方|我老公|我老婆|我爱人|我们|卖家|买家|双方|本人|我)的?)+|(?:原件|复印件)?(?:了|的)?$", "", item.strip())
                 if len(item) >= 2 and _MATERIAL_WORDS.search(item) and not re.search(r"没有?|缺", item) \
