@@ -80,8 +80,20 @@ def booking_paused(tracker: Tracker) -> bool:
     return bool(tracker.get_slot("booking_paused"))
 
 
+def left_form_now(tracker: Tracker) -> bool:
+    """The form was left in this turn (a rule deactivated it before the dialogue runs)."""
+    for e in reversed(tracker.events):
+        if e.get("event") == "user":
+            return False
+        if e.get("event") == "active_loop" and e.get("name") is None:
+            return True
+    return False
+
+
 def has_booking(tracker: Tracker) -> bool:
-    return booking_paused(tracker) or any(tracker.get_slot(s) is not None for s in BOOKING_SLOTS[:-1])
+    """A booking is under way: the form runs or was left in this turn, or it paused with answers kept."""
+    return form_active(tracker) or left_form_now(tracker) or booking_paused(tracker) or \
+        any(tracker.get_slot(s) is not None for s in BOOKING_SLOTS[:-1])
 
 
 def state(tracker: Tracker) -> State:

@@ -102,8 +102,9 @@ class GuideComposer:
     """Guide + question type → reply text and next-step buttons."""
 
     def run(self, g: Guide, qtype: str, extra: list[str] | None = None,
-            also: tuple[str, ...] = ()) -> tuple[str, list[Button], list[str]]:
-        """`also`: further question types asked in the same message ("要带什么，多少钱"), answered after."""
+            also: tuple[str, ...] = (), quote: str | None = None) -> tuple[str, list[Button], list[str], str]:
+        """`also`: further question types asked in the same message ("要带什么，多少钱"), answered after;
+        `quote`: the policy clause's own wording, one tap away (detail)."""
         used: list[str] = []  # the fact paths this reply states: their sources and checks are told
 
         def f(path: str) -> str:
@@ -126,9 +127,10 @@ class GuideComposer:
         # line; what to check for each fact and every clause cited are one tap away (detail).
         note = unconfirmed_note(g, used)
         lines += [note] if note else []
-        lines.append(f"来源：办事指南《{g.name}》")
-        detail = "\n".join([*unconfirmed_lines(g, used), source_line(g, used)])
-        return "\n".join(lines), self._buttons(g, qtype), used, detail
+        lines.append(short_source_line(g, used))
+        detail = "\n".join([*([quote] if quote else []), *unconfirmed_lines(g, used), source_line(g, used)])
+        # A service rule's overview and its place can say the same sentence: say it once.
+        return "\n".join(dict.fromkeys(lines)), self._buttons(g, qtype), used, detail
 
     def brief(self, g: Guide, qtype: str) -> tuple[str, list[str]]:
         """One compact line or two for one of several matters asked together."""
@@ -339,6 +341,17 @@ def unconfirmed_lines(g: Guide, paths: list[str]) -> list[str]:
         f"· {_fact_label(g, key)}：{text}" for key, text in seen.items()]
 
 
+def short_source_line(g: Guide, paths: list[str]) -> str:
+    """One short line: the guide, and the clause of a policy document its stated facts rest on
+    (厦府办〔2018〕138号 一、(一)); every source with its review date is in the detail."""
+    for path in dict.fromkeys(paths):
+        entry = g.source_of(path) if path not in ITEMISED_FACTS and g.has(path) else None
+        src = g.sources.get(entry.source) if entry else None
+        if src is not None and entry.clause and src.doc_number:
+            return f"来源：办事指南《{g.name}》；依据：{src.doc_number} {entry.clause}"
+    return f"来源：办事指南《{g.name}》"
+
+
 def source_line(g: Guide, paths: list[str]) -> str:
     """The sources of the facts a reply states, each with its clauses and review date."""
     cited: dict[str, tuple[list, list]] = {}  # source key → (clauses, review dates; None = unreviewed)
@@ -480,7 +493,7 @@ class Answerer:
             if not asked and named and context.matter and context.qtype and target != context.matter \
                     and (len(text) <= 8 or re.search(r"呢[?？]?$", text)):
                 qt = context.qtype  # "那港澳通行证呢？" asks the previous question of a new matter
-            extra: list[str] = []
+            quote = None
             if g.kind != "matter":
                 # A service rule or centre is described, not asked by type; its policy clause
                 # (when retrieved) is quoted so the answer carries the exact wording. Booking
@@ -489,9 +502,9 @@ class Answerer:
                 clause = next((h.passage for h in hits if h.passage.source_type == "policy"
                                and h.passage.region in ("厦门市", g.region)), None)
                 if clause is not None and self.confidence([h for h in hits if h.passage is clause], text) >= self.min_confidence:
-                    extra = [f"政策原文：{policy_excerpt(clause, text, 200)}（{cite(clause)}）"]
+                    quote = f"政策原文：{policy_excerpt(clause, text, 200)}（{cite(clause)}）"
             also = tuple(q for q in reading.qtypes if q != qt and q in GUIDE_QTYPES) if asked and not qtype else ()
-            return self._guide(g, qt, max(conf, 0.9 if named else conf), extra, hits, also)
+            return self._guide(g, qt, max(conf, 0.9 if named else conf), None, hits, also, quote)
 
         policy = [h for h in hits if h.passage.source_type == "policy"]
         if policy and conf >= self.min_confidence:
@@ -511,8 +524,8 @@ class Answerer:
         return context.matter or topics[-1]
 
     def _guide(self, g: Guide, qtype: str, conf: float, extra: list[str] | None = None, hits: list[Hit] | None = None,
-               also: tuple[str, ...] = ()) -> Answer:
-        body, buttons, used, detail = self.composer.run(g, qtype, extra, sorted(also, key=GUIDE_QTYPES.index))
+               also: tuple[str, ...] = (), quote: str | None = None) -> Answer:
+        body, buttons, used, detail = self.composer.run(g, qtype, extra, sorted(also, key=GUIDE_QTYPES.index), quote)
         # The articles of held laws the stated facts rest on: the chat shows each as 「依据」.
         return Answer("guide", body, buttons, g.id, qtype, conf, [guide_ref(g), *article_sources(g, used)], hits or [],
                       matters=[g.id], facts=used, detail=detail)
@@ -523,7 +536,7 @@ class Answerer:
         lines = [self.composer.district_line(g, district)]
         note = unconfirmed_note(g, used)
         lines += [note] if note else []
-        lines.append(f"来源：办事指南《{g.name}》")
+        lines.append(short_source_line(g, used))
         detail = "\n".join([*self.composer._where(g, lambda p: used.append(p) or ""), *unconfirmed_lines(g, used),
                             source_line(g, used)])
         return Answer("guide", "\n".join(lines), self.composer._buttons(g, "scope"), g.id, "scope", 0.9, [guide_ref(g)],

@@ -24,10 +24,13 @@ def test_context_follow_ups_answer_about_the_right_matter(stack):
     assert "护照" in t and "120" in t  # a new matter, the same question
 
 
-def test_related_matters_are_not_mixed(stack):
-    t = reply_text(stack.chat("dlg-mix", "离婚和结婚登记都要什么"))
-    assert "哪一项" in t and "结婚登记" in t and "离婚登记" in t
-    assert "声明" not in t  # no checklist until the citizen picks one
+def test_related_matters_asked_together_are_answered_each_and_not_mixed(stack):
+    messages = stack.chat("dlg-mix", "离婚和结婚登记都要什么")
+    lines = reply_text(messages).splitlines()
+    divorce = next(x for x in lines if x.startswith("【离婚登记】"))
+    marriage = next(x for x in lines if x.startswith("【结婚登记】"))
+    assert "离婚协议" in divorce and "声明" not in divorce and "声明" in marriage
+    assert messages[0]["reply"]["matters"] == ["divorce-registration", "marriage-registration"]
 
 
 def test_materials_pre_check_says_what_is_missing(stack):
@@ -50,11 +53,14 @@ def test_complaint_explains_how_it_is_handled(stack):
     assert "12345" in t and "投诉" in t
 
 
-def test_two_unanswerable_questions_in_a_row_hand_over(stack, staff_user):
+def test_misses_in_a_row_offer_a_person_but_never_hand_over_unasked(stack, staff_user):
     s = "dlg-lowconf"
     stack.chat(s, "火星移民证怎么办理")
-    t = reply_text(stack.chat(s, "木星户口怎么迁"))
-    assert "人工" in t
+    messages = stack.chat(s, "木星户口怎么迁")
+    assert "转人工" in [b["title"] for m in messages for b in m.get("buttons") or []]
+    assert not any(h["sender"] == f"api-{s}" for h in queued(stack, staff_user))
+    # Asked for, the person comes.
+    stack.chat(s, "转人工")
     assert any(h["sender"] == f"api-{s}" for h in queued(stack, staff_user))
 
 
