@@ -47,10 +47,18 @@ class ChatRequest(BaseModel):
 
 
 def answer_messages(sender: str, a: Answer) -> list[dict]:
-    """An Answer in the shape of Rasa's REST channel."""
+    """An Answer in the shape of Rasa's REST channel, with the reply payload the page reads
+    (`reply`: kind, matter, sources, and `detail` behind 「展开全部」) — the same as the actions send,
+    so the degraded path (no Rasa) shows an answer the same way."""
     msg: dict = {"recipient_id": sender, "text": a.text}
     if a.buttons:
         msg["buttons"] = [{"title": b.title, "payload": b.payload} for b in a.buttons]
+    reply = {"kind": a.kind, "matter": a.matter, "matters": [a.matter] if a.matter else [], "qtype": a.qtype,
+             "confidence": a.confidence, "sources": a.sources}
+    detail = getattr(a, "detail", None)  # the lead's Answer gains `detail` (the rest of the guide)
+    if detail:
+        reply["detail"] = detail
+    msg["reply"] = reply
     return [msg]
 
 
