@@ -284,6 +284,8 @@ def with_detail(route):
     body = response.json()
     first = next(m for m in body if m.get("text"))
     reply = first.setdefault("reply", {"kind": "guide", "sources": []})
+    if first.get("guide_id") and not any(s.get("type") == "guide" for s in reply.get("sources") or []):
+        reply.setdefault("sources", []).insert(0, {"type": "guide", "id": first["guide_id"], "title": "普通护照"})
     reply["detail"] = "办理普通护照需要准备以下材料（共2项）：\n1. 本人有效居民身份证（原件）\n2. 近期免冠彩色证件照片（原件）"
     reply["sources"] = [s for s in reply.get("sources") or [] if s.get("type") == "guide"] + [
         {"type": "article", "source": "passport-law", "title": "中华人民共和国护照法", "article": "第六条",
@@ -298,7 +300,8 @@ def test_detail_behind_expand_one_source_line_with_basis_link_and_printing(chat)
     ask(page, "护照要多少钱")
     answer = last_bot(page)
     expect(answer).to_contain_text("120")
-    more = answer.get_by_role("button", name="展开全部")
+    more = answer.locator("button.expand")
+    expect(more).to_have_text("展开全部")
     expect(more).to_have_attribute("aria-expanded", "false")
     detail = answer.locator(".detail")
     expect(detail).to_be_hidden()
@@ -314,6 +317,7 @@ def test_detail_behind_expand_one_source_line_with_basis_link_and_printing(chat)
     more.focus()
     page.keyboard.press("Enter")
     expect(more).to_have_attribute("aria-expanded", "true")
+    expect(more).to_have_text("收起")
     expect(detail).to_be_visible()
     expect(detail.get_by_role("checkbox")).to_have_count(2)
     screenshot(page, "chat-detail-expanded-phone.png")

@@ -158,7 +158,8 @@
     if (item.buttons && item.buttons.length) {
       // An answer's next-step buttons are trimmed in 长辈模式 (CSS); a choice to make (which matter,
       // which district, which slot) never is.
-      const kind = item.reply && item.reply.kind;
+      // Without a reply payload (stored before it, or not sent), an answer is a message citing its sources.
+      const kind = item.reply ? item.reply.kind : ((item.text || "").split("\n").some(isSource) ? "guide" : null);
       const trim = kind === "guide" || kind === "policy" || kind === "fallback";
       const group = el("div", { class: "buttons" + (trim ? " answer-buttons" : ""), role: "group", "aria-label": "可选操作" });
       item.buttons.forEach((b) => {
