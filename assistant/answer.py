@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from embeddings.search import Hit, HybridSearcher
 from embeddings.text import normalize, tokenize
-from assistant import texts
+from assistant import texts, wording
 from assistant.understanding import DISTRICTS, QTYPE_LABELS, MatterLookup, Reader, Reading, extract_question
 from knowledge.grounding import article_sources
 from knowledge.guides import guide_sections
@@ -71,7 +71,7 @@ def ask_payload(qtype: str, matter: str) -> str:
 
 
 def _limit(v) -> str:
-    return "即办（当场办结）" if v == "即办" else f"{v}个工作日"
+    return wording.working_days(v)
 
 
 def region_note(region: str) -> str:
@@ -170,32 +170,22 @@ class GuideComposer:
             return []
         out = [f"办理{g.name}需要准备以下材料（共{len(g.materials)}项）{f('materials')}："]
         for i, m in enumerate(g.materials, 1):
-            extra = [f"{m.form}{m.copies}份" if m.copies != 1 or m.form != "原件" else "原件"]
-            if m.condition:
-                extra.insert(0, m.condition)
-            if m.waivable:
-                extra.append("可容缺后补")
-            if m.e_license:
-                extra.append("可用电子证照代替")
-            line = f"{i}. {m.name}（{'，'.join(extra)}）"
-            if m.notes:
-                line += f"：{m.notes}"
-            out.append(line + f(f"materials.{i - 1}"))
+            out.append(f"{i}. {wording.material_line(m)}" + f(f"materials.{i - 1}"))
         return out
 
     def _time(self, g: Guide, f) -> list[str]:
         parts = []
         if g.promised_limit is not None:
-            parts.append(f"承诺时限{_limit(g.promised_limit)}{f('promised_limit')}")
+            parts.append(wording.promised_limit(g.promised_limit) + f("promised_limit"))
         if g.legal_limit is not None:
-            parts.append(f"法定时限{_limit(g.legal_limit)}{f('legal_limit')}")
+            parts.append(wording.legal_limit(g.legal_limit) + f("legal_limit"))
         if not parts and not g.time_notes:
             return []
         out = [f"{g.name}：" + "，".join(parts) + "。" if parts else f"{g.name}："]
         if g.time_notes:
             out.append(g.time_notes + f("time_notes"))
         if g.trips is not None:
-            out.append(("一趟不用跑（全程网办）" if g.trips == 0 else f"最多跑{g.trips}趟") + f("trips") + "。")
+            out.append(wording.trips(g.trips) + f("trips") + "。")
         return out
 
     def _fee(self, g: Guide, f) -> list[str]:
@@ -221,13 +211,9 @@ class GuideComposer:
     def _scope(self, g: Guide, f) -> list[str]:
         if not g.scope and not g.scope_notes:
             return []
-        first = {
-            "全城通办": f"{g.name}已纳入全城通办，可在厦门任一区的服务点办理，不受户籍/住所所在区限制。",
-            "全省通办": f"{g.name}可在福建省内通办。",
-            "全国通办": f"{g.name}可跨省通办。",
-            "属地办理": f"{g.name}须在属地（户籍或住所所在地）办理，暂不能跨区通办。",
-        }.get(g.scope or "", f"{g.name}：")
-        out = [(g.scope == "全城通办" and self._citywide(g, f)) or first + f("scope")]
+        flag = f("scope")  # an unconfirmed 全城通办 says so in its own words instead of the flag
+        sentence = wording.scope_sentence(g) or f"{g.name}："
+        out = [sentence + ("" if wording.scope_hedged(g) else flag)]
         if g.scope_notes:
             out.append(g.scope_notes + f("scope_notes"))
         return out

@@ -104,6 +104,13 @@ def group(items: list[Gap], threshold: float = SIMILAR) -> list[Group]:
 
 
 # ---------- overview ----------
+def matter_names(session: Session) -> dict[str, str]:
+    """Guide id → its name, from the current revisions: charts show "普通护照", not "passport"."""
+    from assistant import knowledge_base as kb  # the guides' home; the chat tables store only ids
+
+    return {rev.key: kb.guide_data(rev).get("name") or rev.key for rev in kb.current_all(session, kb.GUIDE)}
+
+
 def overview(session: Session, days: int = 30, today: dt.date | None = None) -> dict:
     today = today or dt.date.today()
     start = today - dt.timedelta(days=days - 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from assistant import wording
 from assistant.answer import source_line, unconfirmed_lines
 from embeddings.text import normalize
 from knowledge.schema import Guide, Material
@@ -49,14 +50,7 @@ def check_materials(g: Guide, text: str) -> str:
     else:
         lines.append(f"办理{g.name}，您还缺{len(missing)}项材料：")
         for i, m in enumerate(missing, 1):
-            notes = []
-            if m.waivable:
-                notes.append("可容缺受理，先办后补")
-            if m.e_license:
-                notes.append("可用电子证照代替，无需纸质件")
-            if m.copies != 1 or m.form != "原件":
-                notes.append(f"{m.form}{m.copies}份")
-            lines.append(f"{i}. {m.name}" + (f"（{'；'.join(notes)}）" if notes else ""))
+            lines.append(f"{i}. {wording.material_line(m)}")  # the checklist's own line
         if have:
             lines.append(f"已有：{'、'.join(m.name for m in have)}。")
     for m in conditional:

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Debian packages the project needs beyond Python: the browser and a CJK font for the page tests;
+# Debian packages the project needs beyond Python: the browser, a CJK font and an emoji font (the admin overview's 👍/👎) for the pages;
 # PostgreSQL, Redis and nginx for the several-replica deployment (deploy/cluster.sh) and its tests.
 # Idempotent: installs only what is missing; needs root (CI and the developer machines are root).
 set -euo pipefail
-PKGS=(chromium fonts-noto-cjk postgresql redis-server nginx-light)
+PKGS=(chromium fonts-noto-cjk fonts-noto-color-emoji postgresql redis-server nginx-light)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# i.e. apt-get install chromium fonts-noto-cjk postgresql redis-server nginx-light, only what is missing
+# i.e. apt-get install chromium fonts-noto-cjk fonts-noto-color-emoji postgresql redis-server nginx-light, only what is missing
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "[setup_system] installing ${missing[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

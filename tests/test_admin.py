@@ -315,6 +315,19 @@ def test_new_guide_from_the_template_and_gap_to_guide_question(client, db):
     assert "<svg" in client.get("/admin").text
 
 
+def test_overview_chart_names_the_matters_not_their_ids(client, db):
+    login(client, "admin1", "pw-admin-1")
+    with db.begin() as s:
+        for _ in range(2):
+            _turn(s, "护照要多少钱", "answered", dt.datetime.now(), "passport")
+        _turn(s, "结婚要带什么", "answered", dt.datetime.now(), "marriage-registration")
+    page = client.get("/admin").text
+    chart = page[page.index("热门事项"):]
+    chart = chart[:chart.index("</svg>")]
+    assert "普通护照" in chart and "结婚登记" in chart
+    assert ">passport<" not in chart and "marriage-registration" not in chart
+
+
 def test_publishing_a_build_with_regressions_needs_a_reason(db, tmp_path):
     from assistant import publishing
     from assistant.db import IndexBuild

@@ -78,6 +78,11 @@ def test_search_parameters_are_checked(client):
 def test_chat_still_answers_when_the_dialogue_server_is_down(client):
     r = client.post("/api/chat", json={"sender": "u9", "message": "办护照要多少钱"})
     assert r.status_code == 200 and "120" in reply_text(r.json())
+    # The page reads the reply payload in degraded mode too: what it is, its guide and its source.
+    reply = r.json()[0]["reply"]
+    assert reply["kind"] == "guide" and reply["matter"] == "passport"
+    assert {"type": "guide", "id": "passport"}.items() <= reply["sources"][0].items()
+    assert r.json()[0]["guide_id"] == "passport"
 
 
 def test_long_message_with_the_question_inside_is_answered(client):

@@ -1,9 +1,11 @@
 """The citizen's pages in a real browser (Debian's Chromium, phone-sized), against the real stack:
 a question with its source, buttons, the guide page, history across reloads, 「新对话」, a booking
-through the buttons, 👎 with a reason, the offline banner. Screenshots go to var/screenshots/."""
+through the buttons, 👎 with a reason, the offline banner; 长辈模式 (sizes measured), keyboard-only use,
+「展开全部」 and the source line, printing. Screenshots go to var/screenshots/."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -174,6 +176,166 @@ def test_page_is_accessible_and_has_no_inline_script(chat):
     page.keyboard.press("Enter")
     expect(last_bot(page)).to_contain_text("120")
     expect(page.locator("#handoff")).to_have_accessible_name(re.compile("转人工"))
+
+
+# ---------------------------------------------------------------- 长辈模式, keyboard, 「展开全部」, print
+
+# Every control a finger must hit: buttons, links, and the checklist rows (box + label).
+TARGETS = """() => [...document.querySelectorAll('button, a[href], .checklist li, .materials li, input[type=search], textarea')]
+    .filter(e => !e.closest('.skip') && !e.classList.contains('skip') && e.getClientRects().length
+                 && getComputedStyle(e).visibility !== 'hidden')
+    .map(e => { const r = e.getBoundingClientRect();
+                return {what: (e.getAttribute('aria-label') || e.textContent).trim().slice(0, 20), w: r.width, h: r.height}; })"""
+FONT = "e => parseFloat(getComputedStyle(e).fontSize)"
+
+
+def in_viewport(page, locator) -> bool:
+    box = locator.bounding_box()
+    size = page.viewport_size
+    return bool(box) and box["y"] >= 0 and box["y"] + box["height"] <= size["height"] and box["x"] >= 0 \
+        and box["x"] + box["width"] <= size["width"]
+
+
+def test_elder_mode_large_text_large_targets_fewer_buttons_and_remembered(chat, phone):
+    page = chat
+    ask(page, "结婚登记要带什么材料")
+    answer = last_bot(page)
+    expect(answer.locator(".source")).to_be_visible()
+    standard_options = answer.locator(".option:visible").count()
+    assert standard_options >= 3
+    assert answer.locator(".bubble p").first.evaluate(FONT) < 20
+    screenshot(page, "chat-standard-phone.png")
+
+    switch = page.get_by_role("button", name=re.compile("长辈模式"))
+    expect(switch).to_have_attribute("aria-pressed", "false")
+    switch.click()
+    expect(page.locator("html")).to_have_class(re.compile(r"\belder\b"))
+    expect(page.get_by_role("button", name=re.compile("长辈模式已开启"))).to_have_attribute("aria-pressed", "true")
+    for node in (answer.locator(".bubble p").first, answer.locator(".checklist label").first, answer.locator(".source"),
+                 page.get_by_label("输入您的问题")):
+        assert node.evaluate(FONT) >= 20
+    small = [t for t in page.evaluate(TARGETS) if t["w"] < 44 or t["h"] < 44]
+    assert small == [], small
+    # Fewer buttons under an answer: the two most useful next steps.
+    assert answer.locator(".option:visible").count() == 2 < standard_options
+    # 「转人工」 and 12345 on screen, without scrolling, whatever the conversation's length.
+    assert in_viewport(page, page.get_by_role("button", name=re.compile("转人工")))
+    tel = page.get_by_role("link", name="12345")
+    assert tel.get_attribute("href") == "tel:12345" and in_viewport(page, tel)
+    screenshot(page, "chat-elder-phone.png")
+
+    page.reload()  # remembered
+    expect(page.locator("html")).to_have_class(re.compile(r"\belder\b"))
+    page.goto(page.url.rstrip("/") + "/guides/marriage-registration")  # and on the guide pages too
+    expect(page.locator("html")).to_have_class(re.compile(r"\belder\b"))
+    assert page.locator("main p, main li").first.evaluate(FONT) >= 20
+    small = [t for t in page.evaluate(TARGETS) if t["w"] < 44 or t["h"] < 44]
+    assert small == [], small
+    screenshot(page, "guide-elder-phone")
+    page.get_by_role("button", name=re.compile("长辈模式已开启")).click()
+    expect(page.locator("html")).not_to_have_class(re.compile(r"\belder\b"))
+    assert page.locator("main p, main li").first.evaluate(FONT) < 20
+    screenshot(page, "guide-standard-phone")
+    page.goto(page.url.split("/guides")[0] + "/guides")
+    expect(page.locator("html")).not_to_have_class(re.compile(r"\belder\b"))
+    screenshot(page, "guides-standard-phone")
+    page.get_by_role("button", name="长辈模式").click()
+    small = [t for t in page.evaluate(TARGETS) if t["w"] < 44 or t["h"] < 44]
+    assert small == [], small
+    screenshot(page, "guides-elder-phone")
+
+
+def test_keyboard_only_tab_order_visible_focus_enter_sends(chat):
+    page = chat
+    names = []
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("""() => { const e = document.activeElement, s = getComputedStyle(e);
+            return {name: (e.getAttribute('aria-label') || e.textContent || e.placeholder || '').trim(),
+                    tag: e.tagName, outline: s.outlineStyle, width: parseFloat(s.outlineWidth)}; }""")
+        assert focused["outline"] != "none" and focused["width"] >= 2, f"no visible focus on {focused}"
+        names.append(focused["name"] if focused["tag"] != "TEXTAREA" else "输入框")
+    expected = ["跳到主要内容", "新对话", "长辈模式", "办事指南", "结婚登记要带什么材料", "护照要多少钱", "预约办事",
+                "转人工", "输入框", "发送"]
+    assert len(names) == len(expected) and all(n.startswith(e) for n, e in zip(names, expected)), names
+    # From the input: type, Enter sends; focus stays in the input for the next question.
+    page.get_by_label("输入您的问题").focus()
+    page.keyboard.type("结婚登记要带什么材料")
+    page.keyboard.press("Enter")
+    expect(last_bot(page).locator(".option").first).to_be_visible()
+    assert page.evaluate("document.activeElement.id") == "input"
+    # The answer's buttons are reached with Tab and pressed with Enter.
+    page.get_by_role("button", name="新对话").focus()
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "要多少钱":
+            break
+    else:
+        raise AssertionError("the answer's buttons cannot be reached with Tab")
+    page.keyboard.press("Enter")
+    expect(page.locator(".msg.user").last).to_have_text("要多少钱")
+
+
+def with_detail(route):
+    """The stack's own reply, with a `reply.detail` and an article source added in the shape the
+    reply-payload contract gives them (the Answerer's detail and the article sources are built by
+    other changes): this checks the page's side of the contract."""
+    response = route.fetch()
+    body = response.json()
+    first = next(m for m in body if m.get("text"))
+    reply = first.setdefault("reply", {"kind": "guide", "sources": []})
+    if first.get("guide_id") and not any(s.get("type") == "guide" for s in reply.get("sources") or []):
+        reply.setdefault("sources", []).insert(0, {"type": "guide", "id": first["guide_id"], "title": "普通护照"})
+    reply["detail"] = "办理普通护照需要准备以下材料（共2项）：\n1. 本人有效居民身份证（原件）\n2. 近期免冠彩色证件照片（原件）"
+    reply["sources"] = [s for s in reply.get("sources") or [] if s.get("type") == "guide"] + [
+        {"type": "article", "source": "passport-law", "title": "中华人民共和国护照法", "article": "第六条",
+         "url": "/sources/passport-law#第六条"}]
+    route.fulfill(response=response, body=json.dumps(body, ensure_ascii=False),
+                  headers={**response.headers, "content-type": "application/json"})
+
+
+def test_detail_behind_expand_one_source_line_with_basis_link_and_printing(chat):
+    page = chat
+    page.route("**/api/chat", with_detail)
+    ask(page, "护照要多少钱")
+    answer = last_bot(page)
+    expect(answer).to_contain_text("120")
+    more = answer.locator("button.expand")
+    expect(more).to_have_text("展开全部")
+    expect(more).to_have_attribute("aria-expanded", "false")
+    detail = answer.locator(".detail")
+    expect(detail).to_be_hidden()
+    assert more.get_attribute("aria-controls") == detail.get_attribute("id")
+    # One short source line: the guide and the article, 「依据」 opening the clause text.
+    expect(answer.locator(".source")).to_have_count(1)
+    expect(answer.locator(".source")).to_contain_text("办事指南《普通护照》")
+    basis = answer.get_by_role("link", name=re.compile("依据"))
+    assert basis.get_attribute("href") == "/sources/passport-law#第六条"
+    expect(answer.get_by_role("link", name="查看办事指南")).to_have_attribute("href", "/guides/passport")
+    screenshot(page, "chat-detail-collapsed-phone.png")
+
+    more.focus()
+    page.keyboard.press("Enter")
+    expect(more).to_have_attribute("aria-expanded", "true")
+    expect(more).to_have_text("收起")
+    expect(detail).to_be_visible()
+    expect(detail.get_by_role("checkbox")).to_have_count(2)
+    screenshot(page, "chat-detail-expanded-phone.png")
+    page.unroute("**/api/chat")
+    page.reload()  # the opened detail stays open
+    expect(last_bot(page).get_by_role("button", name="收起")).to_have_attribute("aria-expanded", "true")
+    last_bot(page).get_by_role("button", name="收起").click()
+    expect(last_bot(page).locator(".detail")).to_be_hidden()
+
+    # Printed, the transcript holds the whole answer (detail included) and no controls.
+    page.emulate_media(media="print")
+    expect(last_bot(page).locator(".detail")).to_be_visible()
+    for control in ("#composer", "#suggest", ".bar-end", ".feedback", ".buttons"):
+        assert page.locator(control).evaluate_all("els => els.every(e => getComputedStyle(e).display === 'none')"), control
+    expect(page.locator(".msg.user").first).to_be_visible()
+    from tests.browser import SCREENSHOTS
+    page.pdf(path=str(SCREENSHOTS / "chat-print.pdf"))
+    page.emulate_media(media="screen")
 
 
 def test_guide_list_filters_and_unknown_guide_is_a_chinese_404(stack, phone):

@@ -249,13 +249,15 @@ def _grounding(data: dict) -> dict[str, list]:
 def overview_page(request: Request, user: AdminPage, session: SessionDep, days: int = 30):
     days = max(7, min(days, 365))
     o = insights.overview(session, days)
+    _ensure_seeded(session)
+    names = insights.matter_names(session)
     kinds = [("answered", "已回答"), ("refused", "未能回答"), ("handoff", "转人工"), ("other", "其他（寒暄、预约等）")]
     total_votes = o["votes"]["up"] + o["votes"]["down"]
     return render(request, "overview.html", user, o=o, days=days,
                   per_day=charts.columns([(d.strftime("%m-%d"), n) for d, n in o["days"]], f"近{days}天每日提问数"),
                   outcomes=charts.bars([(label, o["outcomes"][k]) for k, label in kinds], "回答结果",
                                        colors=charts.PALETTE, keys=[k for k, _ in kinds]),
-                  matters=charts.bars(o["matters"], "热门事项") if o["matters"] else None,
+                  matters=charts.bars([(names.get(m, m), n) for m, n in o["matters"]], "热门事项") if o["matters"] else None,
                   votes=charts.bars([("👍 有用", o["votes"]["up"]), ("👎 没用", o["votes"]["down"])], "评价",
                                     colors=charts.PALETTE, keys=["up", "down"]),
                   up_share=round(100 * o["votes"]["up"] / total_votes) if total_votes else None,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from assistant.answer import _limit, booking_lines  # the same wording as the chat's answers
+from assistant import wording  # the same wording as the chat's answers
+from assistant.answer import booking_lines
 from knowledge.grounding import GROUNDED, article_url, check_guide
 from knowledge.schema import Guide
 
@@ -33,12 +34,8 @@ def _fact(g: Guide, field: str, value) -> dict:
 def materials(g: Guide) -> list[dict]:
     out = []
     for i, m in enumerate(g.materials):
-        notes = [f"{m.form}{m.copies}份" if m.copies != 1 or m.form != "原件" else "原件"]
-        if m.waivable:
-            notes.append("可容缺后补")
-        if m.e_license:
-            notes.append("可用电子证照代替")
-        out.append({"name": m.name, "condition": m.condition, "notes": "，".join(notes), "detail": m.notes,
+        out.append({"name": m.name, "condition": m.condition, "notes": "，".join(wording.material_notes(m, condition=False)),
+                    "detail": m.notes,
                     "check": g.flagged(f"materials.{i}") or "materials" in g.needs_check})
     return out
 
@@ -46,31 +43,18 @@ def materials(g: Guide) -> list[dict]:
 def time_limit(g: Guide) -> list[dict]:
     out = []
     if g.promised_limit is not None:
-        out.append(_fact(g, "promised_limit", f"承诺时限：{_limit(g.promised_limit)}"))
+        out.append(_fact(g, "promised_limit", wording.promised_limit(g.promised_limit)))
     if g.legal_limit is not None:
-        out.append(_fact(g, "legal_limit", f"法定时限：{_limit(g.legal_limit)}"))
+        out.append(_fact(g, "legal_limit", wording.legal_limit(g.legal_limit)))
     if g.time_notes:
         out.append(_fact(g, "time_notes", g.time_notes))
     if g.trips is not None:
-        out.append(_fact(g, "trips", "一趟不用跑（全程网办）" if g.trips == 0 else f"最多跑{g.trips}趟"))
+        out.append(_fact(g, "trips", wording.trips(g.trips)))
     return out
 
 
-SCOPE_TEXT = {
-    "全城通办": "已纳入全城通办：可在厦门任一区的服务点办理，不受户籍或住所所在区限制。",
-    "全省通办": "福建省内通办。",
-    "全国通办": "可跨省通办。",
-    "属地办理": "须在属地（户籍或住所所在地）办理，暂不能跨区通办。",
-}
-
-
 def scope_text(g: Guide) -> str:
-    if g.scope == "全城通办" and not g.confirmed("scope"):
-        # 厦府办〔2018〕138号 一、(一): 全城通办 is reached step by step; without a current, checked
-        # source the page does not promise every counter in the city.
-        return ("列入逐步推动全城通办的事项（厦府办〔2018〕138号 一、(一)），目前能否在任一区办理尚未核实，"
-                "请先拨打12345或所去服务点电话确认。")
-    return SCOPE_TEXT.get(g.scope or "", "")
+    return wording.scope_sentence(g, "本事项")
 
 
 def sources(g: Guide) -> list[dict]:

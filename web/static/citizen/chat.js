@@ -51,8 +51,9 @@
   }
 
   // Lines "1. 身份证（原件）" after a heading that speaks of 材料 form a checklist to tick off.
-  function renderText(item, container) {
-    const lines = (item.text || "").split("\n");
+  // `part` names the block ("" the first bubble, "d" the detail behind 「展开全部」) so ticks are kept apart.
+  function renderLines(item, container, text, part, dropSources) {
+    const lines = (text || "").split("\n");
     const checklist = /材料/.test(lines[0] || "");
     let ul = null;
     lines.forEach((line, i) => {
@@ -62,8 +63,8 @@
           ul = el("ul", { class: "checklist", "aria-label": "材料清单（可勾选）" });
           container.appendChild(ul);
         }
-        const key = item.id + ":" + m[1];
-        const id = "chk-" + item.id + "-" + m[1];
+        const key = item.id + ":" + part + m[1];
+        const id = "chk-" + item.id + "-" + part + m[1];
         const li = el("li");
         const box = el("input", { type: "checkbox", id: id });
         box.checked = !!state.checks[key];
@@ -75,6 +76,7 @@
       }
       ul = null;
       if (item.who === "bot" && isSource(line)) {
+        if (dropSources) return;  // the reply's sources say it as one short line (sourceLine)
         const p = el("p", { class: "source" }, line);
         if (item.guide_id) {
           p.appendChild(document.createTextNode(" "));
@@ -86,6 +88,60 @@
       if (line.trim() === "" && i > 0) return;
       container.appendChild(el("p", {}, line));
     });
+  }
+
+  // The reply's sources as one short line: the guide (with its page), a policy clause, a law's
+  // article with 「依据」 opening the clause text.
+  function sourceLine(item, sources) {
+    const p = el("p", { class: "source" });
+    p.appendChild(document.createTextNode("来源："));
+    let guideLinked = false;
+    sources.forEach((s, i) => {
+      if (i > 0) p.appendChild(document.createTextNode("；"));
+      if (s.type === "guide") {
+        p.appendChild(document.createTextNode("办事指南《" + (s.title || "") + "》"));
+        if (s.id) {
+          p.appendChild(document.createTextNode(" "));
+          p.appendChild(el("a", { href: "/guides/" + encodeURIComponent(s.id), class: "guide-link" }, "查看办事指南"));
+          guideLinked = true;
+        }
+      } else if (s.type === "article") {
+        const name = "《" + (s.title || "") + "》" + (s.article || "");
+        p.appendChild(document.createTextNode(name + " "));
+        if (s.url) p.appendChild(el("a", { href: s.url, class: "basis-link", "aria-label": "依据：" + name + "原文" }, "依据"));
+      } else {
+        p.appendChild(document.createTextNode([s.doc_number || ("《" + (s.title || "") + "》"), s.clause].filter(Boolean).join(" ")));
+      }
+    });
+    if (item.guide_id && !guideLinked) {
+      p.appendChild(document.createTextNode(" "));
+      p.appendChild(el("a", { href: "/guides/" + encodeURIComponent(item.guide_id), class: "guide-link" }, "查看办事指南"));
+    }
+    return p;
+  }
+
+  function renderText(item, container) {
+    const reply = item.reply || {};
+    const sources = Array.isArray(reply.sources) ? reply.sources.filter((s) => s && s.type) : [];
+    renderLines(item, container, item.text, "", sources.length > 0);
+    if (reply.detail) {
+      const id = "detail-" + item.id;
+      const more = el("div", { class: "detail", id: id });
+      renderLines(item, more, reply.detail, "d", sources.length > 0);
+      more.hidden = !item.expanded;
+      const btn = el("button", { type: "button", class: "expand", "aria-expanded": item.expanded ? "true" : "false",
+                                 "aria-controls": id }, item.expanded ? "收起" : "展开全部");
+      btn.addEventListener("click", () => {
+        item.expanded = !item.expanded;
+        save();
+        more.hidden = !item.expanded;
+        btn.setAttribute("aria-expanded", item.expanded ? "true" : "false");
+        btn.textContent = item.expanded ? "收起" : "展开全部";
+      });
+      container.appendChild(btn);
+      container.appendChild(more);
+    }
+    if (sources.length) container.appendChild(sourceLine(item, sources));
   }
 
   function renderItem(item) {
@@ -100,7 +156,12 @@
       wrap.appendChild(el("div", { class: "status" }, "发送中…"));
     }
     if (item.buttons && item.buttons.length) {
-      const group = el("div", { class: "buttons", role: "group", "aria-label": "可选操作" });
+      // An answer's next-step buttons are trimmed in 长辈模式 (CSS); a choice to make (which matter,
+      // which district, which slot) never is.
+      // Without a reply payload (stored before it, or not sent), an answer is a message citing its sources.
+      const kind = item.reply ? item.reply.kind : ((item.text || "").split("\n").some(isSource) ? "guide" : null);
+      const trim = kind === "guide" || kind === "policy" || kind === "fallback";
+      const group = el("div", { class: "buttons" + (trim ? " answer-buttons" : ""), role: "group", "aria-label": "可选操作" });
       item.buttons.forEach((b) => {
         const btn = el("button", { type: "button", class: "option" }, b.title);
         btn.addEventListener("click", () => send(b.payload || b.title, b.title));
@@ -242,11 +303,21 @@
     shown.forEach((m, i) => {
       add({
         who: "bot", text: m.text || "", buttons: m.buttons || [], turn_id: m.turn_id, guide_id: m.guide_id,
+        reply: replyOf(m),
         // 👍/👎 once per answer: on its last message.
         feedback: !!m.turn_id && i === shown.length - 1 && !(m.custom && m.custom.handoff),
       });
     });
     if (!pollTimer && pollEnabled) poll();
+  }
+
+  // What the page keeps of the reply payload (the contract's `reply`; Rasa's REST channel may nest it
+  // under `custom`): enough to render it again after a reload.
+  function replyOf(m) {
+    const r = m.reply || (m.custom && m.custom.reply);
+    if (!r || typeof r !== "object") return null;
+    return { kind: r.kind || null, detail: typeof r.detail === "string" ? r.detail : "",
+             sources: Array.isArray(r.sources) ? r.sources : [] };
   }
 
   function retryFailed() {
