@@ -160,5 +160,22 @@ class Encoder:
                     self._cache.popitem(last=False)
         return np.vstack(out) if out else np.zeros((0, self.dim), dtype=np.float32)
 
+    def seed(self, text: str, vector: np.ndarray) -> bool:
+        """Cache a query vector another process made from this same export and prompt (Rasa's
+        featurizer: embeddings/query_vector.py), as if `text` had been encoded here. A text
+        already cached keeps its vector, so one process answers one text alike throughout."""
+        if not self.cache_size:
+            return False
+        v = np.asarray(vector, dtype=np.float32).reshape(1, self.dim)
+        v = (self._perturb([text], v) if self.query_noise else v)[0].copy()
+        v.flags.writeable = False
+        with self._cache_lock:
+            if text not in self._cache:
+                self._cache[text] = v
+            self._cache.move_to_end(text)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return True
+
     def passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
         return self._encode(texts, "passage", 32, progress)
