@@ -114,8 +114,10 @@ _MAX_LINES = 60
 # ERROR records that are not crashes. Rasa 3.6 reads "{...}" in a domain response as a slot
 # placeholder, so a button payload carrying entities (/ask_materials{"matter": "passport"}) logs
 # "The specified slot name does not exist" at ERROR and sends the response unchanged. Only that
-# case: a placeholder that starts with a quote is JSON, never a slot name.
-_HARMLESS = re.compile(r'rasa\.core\.nlg\.interpolator .*"placeholder_key": "\\"')
+# case: a placeholder that starts with a quote is JSON, never a slot name. And rasa_sdk, starting,
+# looks for a tracing configuration in ./endpoints.yml (ours is bot/endpoints.yml, without tracing).
+_HARMLESS = re.compile(r'rasa\.core\.nlg\.interpolator .*"placeholder_key": "\\"'
+                       r"|rasa_sdk\.tracing\.endpoints: Failed to read endpoint configuration from \S*endpoints\.yml\. No such file")
 
 
 def crashes_in(log_text: str) -> list[str]:

@@ -53,6 +53,7 @@ QUIET = """\
 10:01:00 system    | actions.1 started (pid=4242)
 10:01:01 app.1     | 2026-12-01 10:01:01 WARNING  banshitong.citizens - rasa unavailable (ConnectError); answering directly
 10:01:01 rasa.1    | 2026-12-01 10:01:01 INFO     rasa.core.processor  - 纠错 error_rate=0 (not an error record)
+10:01:01 actions.1 | 2026-12-01 10:14:02,232 ERROR rasa_sdk.tracing.endpoints: Failed to read endpoint configuration from /work/endpoints.yml. No such file.
 10:01:01 rasa.1    | 2026-12-01 10:01:01 ERROR    rasa.core.nlg.interpolator  - {"response": "/ask_materials{\\"matter\\": \\"passport\\"}", "placeholder_key": "\\"matter\\": \\"passport\\"", "event_info": "The specified slot name does not exist"}
 """
 
