@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     # model; "torch" = always the float model. Passages (index builds) always use the float model.
     encoder_runtime: Literal["onnx", "torch"] = "onnx"
     query_cache_size: int = 4096  # recent query vectors kept per process (LRU); 0 disables
+    # Tests only: every query vector plus seeded noise of this norm (then renormalised), standing in
+    # for another CPU's kernels; 0 = off. tests/test_query_noise.py runs the retrieval and answer
+    # tests with it on; the seed picks the "machine".
+    test_query_noise: float = 0.0
+    test_query_noise_seed: int = 0
     database_url: str = f"sqlite:///{ROOT / 'var/db/banshitong.db'}"
     # Redis for state every replica shares (WeChat de-duplication, rate limits, access token).
     # Empty: the application database's `kv` table does the same on one machine.

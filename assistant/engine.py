@@ -34,7 +34,8 @@ class Engine:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.encoder = Encoder(settings.encoder_dir, threads=settings.torch_threads, runtime=settings.encoder_runtime,
-                               cache_size=settings.query_cache_size)
+                               cache_size=settings.query_cache_size, query_noise=settings.test_query_noise,
+                               noise_seed=settings.test_query_noise_seed)
         self._lock = threading.Lock()
         self._loading = False
         self._checked = time.monotonic()

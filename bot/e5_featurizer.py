@@ -10,6 +10,10 @@ For each message it adds, like Rasa's own ConveRT / language-model featurizers:
   what lets DIET generalise to phrasings, typos and traditional characters it has not seen;
 * sequence features, one per token of the pipeline's tokenizer (jieba): the mean of the e5
   sub-word vectors whose characters overlap the token (zeros for a token none overlaps).
+
+When serving, the sentence embedding of the message's text also goes into its parse data
+(`e5_query`, embeddings/query_vector.py), so the action server's retrieval reuses it instead of
+encoding the same text again. The features themselves are unchanged by that.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from rasa.shared.nlu.constants import ACTION_TEXT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from embeddings import query_vector
 from embeddings.onnx_model import OnnxModel
 
 logger = logging.getLogger(__name__)
@@ -92,7 +97,7 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
             raise RasaException(f"E5Featurizer: {exc} (or set {ENV_DIR} to the model folder)") from exc
         logger.info("E5Featurizer: %s from %s (%d dimensions)", self.model.name, path, self.model.dim)
 
-    def _features(self, messages: List[Message], attribute: Text) -> None:
+    def _features(self, messages: List[Message], attribute: Text, share: bool = False) -> None:
         for start in range(0, len(messages), BATCH):
             batch = messages[start : start + BATCH]
             outs = self.model.encode_tokens([m.get(attribute) for m in batch], self._config["prompt"])
@@ -104,6 +109,12 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
                     if overlap:
                         seq[i] = out.tokens[overlap].mean(axis=0)
                 self.add_features_to_message(seq, out.sentence[None, :], attribute, message)
+                if share:
+                    # One message at a time when serving (no padding in the batch): the vector is
+                    # what the action server's encoder would make of this text with this export.
+                    message.set(query_vector.PROPERTY, query_vector.pack(
+                        message.get(attribute), out.sentence, self.model.export_id, self._config["prompt"]),
+                        add_to_output=True)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         for attribute in DENSE_FEATURIZABLE_ATTRIBUTES:
@@ -117,5 +128,5 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
         for attribute in (TEXT, ACTION_TEXT):
             todo = [m for m in messages if m.get(attribute) and m.get(TOKENS_NAMES[attribute])]
             if todo:
-                self._features(todo, attribute)
+                self._features(todo, attribute, share=attribute == TEXT and len(todo) == 1)
         return messages

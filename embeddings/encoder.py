@@ -6,10 +6,15 @@ the float model (tests/test_onnx_encoder.py). Passages — encoded once, when th
 always use the float model, so an index's vectors do not depend on the runtime; int8 queries
 against float passages keep retrieval hit@1 within 0.005 (bench/README.md).
 Recent query vectors are kept in an LRU cache: citizens and agents ask the same things often.
+
+`query_noise` (tests only, settings.test_query_noise) perturbs every query vector by seeded noise:
+the suite runs its retrieval and answer tests with it on (tests/test_query_noise.py) to show they
+do not depend on which CPU's float and int8 kernels produced the vectors.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -51,7 +56,8 @@ def signature(model_dir: Path) -> tuple[str, int]:
 
 class Encoder:
     def __init__(self, model_dir: Path, threads: int | None = None, runtime: str = "torch",
-                 onnx_dir: Path | None = None, cache_size: int = 0):
+                 onnx_dir: Path | None = None, cache_size: int = 0, query_noise: float = 0.0,
+                 noise_seed: int = 0):
         if runtime not in RUNTIMES:
             raise ValueError(f"encoder runtime must be one of {RUNTIMES}, not {runtime!r}")
         if not (Path(model_dir) / "config.json").exists():
@@ -74,6 +80,11 @@ class Encoder:
         self.runtime = "onnx" if self.onnx else "torch"
         self.dim = signature(self.model_dir)[1]
         self.cache_size = cache_size
+        self.query_noise = float(query_noise)
+        self.noise_seed = int(noise_seed)
+        if self.query_noise:
+            log.warning("query vectors perturbed by noise %.3g (seed %d): a test setting, never for serving",
+                        self.query_noise, self.noise_seed)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -108,8 +119,22 @@ class Encoder:
 
     def _encode_queries(self, texts: list[str]) -> np.ndarray:
         if self.onnx is not None:
-            return self.onnx.encode(texts, "query")
-        return self._encode(texts, "query", 32, False)
+            vecs = self.onnx.encode(texts, "query")
+        else:
+            vecs = self._encode(texts, "query", 32, False)
+        return self._perturb(texts, vecs) if self.query_noise else vecs
+
+    def _perturb(self, texts: list[str], vecs: np.ndarray) -> np.ndarray:
+        """Each vector plus a random vector of norm `query_noise`, renormalised. The noise is a
+        function of (seed, text): one text gets the same vector throughout a run, as on any one
+        machine, while another seed stands for another machine."""
+        out = np.empty_like(vecs)
+        for i, (t, v) in enumerate(zip(texts, vecs)):
+            seed = int.from_bytes(hashlib.sha256(f"{self.noise_seed}\0{t}".encode()).digest()[:8], "little")
+            n = np.random.default_rng(seed).standard_normal(v.shape[-1])
+            w = v + self.query_noise * n / np.linalg.norm(n)
+            out[i] = w / np.linalg.norm(w)
+        return out
 
     def queries(self, texts: list[str]) -> np.ndarray:
         if not self.cache_size:
@@ -134,6 +159,23 @@ class Encoder:
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
         return np.vstack(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+
+    def seed(self, text: str, vector: np.ndarray) -> bool:
+        """Cache a query vector another process made from this same export and prompt (Rasa's
+        featurizer: embeddings/query_vector.py), as if `text` had been encoded here. A text
+        already cached keeps its vector, so one process answers one text alike throughout."""
+        if not self.cache_size:
+            return False
+        v = np.asarray(vector, dtype=np.float32).reshape(1, self.dim)
+        v = (self._perturb([text], v) if self.query_noise else v)[0].copy()
+        v.flags.writeable = False
+        with self._cache_lock:
+            if text not in self._cache:
+                self._cache[text] = v
+            self._cache.move_to_end(text)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return True
 
     def passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
         return self._encode(texts, "passage", 32, progress)

@@ -6,6 +6,7 @@ the Rasa NLU featurizer (bot/e5_featurizer.py, in the Rasa environment) run it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,9 @@ class OnnxModel:
             raise FileNotFoundError(f"no ONNX encoder at {onnx_dir}: run `make setup` (python -m embeddings.export_onnx)")
         self.dir = onnx_dir
         self.meta = json.loads(meta_path.read_text())
+        # Identity of this export (a re-export with other weights or quantisation changes it): a
+        # vector made by another process is only reused when it names the same one.
+        self.export_id = hashlib.sha256(meta_path.read_bytes()).hexdigest()[:16]
         self.dim = int(self.meta["dimension"])
         self.prompts: dict[str, str] = self.meta.get("prompts", {})
         self.name = self.meta["source_model"]

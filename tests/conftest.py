@@ -5,9 +5,11 @@ ports, exactly as `make run` does, and stops them at the end."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -99,6 +101,108 @@ class Stack:
         r = httpx.post(f"{self.url}/api/chat", json={"sender": sender, "message": message}, timeout=60)
         r.raise_for_status()
         return r.json()
+
+
+# What a crash looks like in the stack's log (one file, honcho prefixes every line with
+# "HH:MM:SS <process>.1 | "): a Python traceback, or a record logged at ERROR or CRITICAL (Rasa,
+# rasa_sdk, uvicorn and the app's own logging all print the level name).
+_LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d (?P<proc>\S+)\s*\| (?P<text>.*)$")
+_CRASH = re.compile(r"Traceback \(most recent call last\)|\b(ERROR|CRITICAL)\b")
+# Lines that continue a traceback: its frames, chained-exception headers and the exception line.
+_CONTINUES = re.compile(r"^(\s|Traceback |During handling|The above exception|[\w.]+(Error|Exception|Exit|Interrupt)\b)")
+_MAX_LINES = 60
+# ERROR records that are not crashes. Rasa 3.6 reads "{...}" in a domain response as a slot
+# placeholder, so a button payload carrying entities (/ask_materials{"matter": "passport"}) logs
+# "The specified slot name does not exist" at ERROR and sends the response unchanged. Only that
+# case: a placeholder that starts with a quote is JSON, never a slot name. And rasa_sdk, starting,
+# looks for a tracing configuration in ./endpoints.yml (ours is bot/endpoints.yml, without tracing).
+_HARMLESS = re.compile(r'rasa\.core\.nlg\.interpolator .*"placeholder_key": "\\"'
+                       r"|rasa_sdk\.tracing\.endpoints: Failed to read endpoint configuration from \S*endpoints\.yml\. No such file")
+
+
+def crashes_in(log_text: str) -> list[str]:
+    """Each exception the stack's processes logged, as "<process>: <lines>": the ERROR/CRITICAL
+    record or traceback header and the traceback lines of the same process that follow it."""
+    found: list[str] = []
+    current: tuple[str, list[str]] | None = None
+    for raw in log_text.splitlines():
+        m = _LOG_LINE.match(raw)
+        proc, text = (m["proc"], m["text"]) if m else (None, raw)
+        if current and proc in (current[0], None) and _CONTINUES.match(text) and len(current[1]) < _MAX_LINES:
+            current[1].append(text)
+            continue
+        if current and proc not in (current[0], None):
+            # Another process's line interleaved: this traceback may go on after it.
+            if _CRASH.search(text) and not _HARMLESS.search(text):
+                found.append(f"{current[0]}: " + "\n".join(current[1]))
+                current = (proc, [text])
+            continue
+        if current:
+            found.append(f"{current[0]}: " + "\n".join(current[1]))
+            current = None
+        if _CRASH.search(text) and not _HARMLESS.search(text):
+            current = (proc or "?", [text])
+    if current:
+        found.append(f"{current[0]}: " + "\n".join(current[1]))
+    return found
+
+
+class CrashWatch:
+    """The part of the stack's log written since the last look, scanned for exceptions.
+
+    Issue 18 (9): the app's own fallback answers when the action server crashes, so a crash
+    never shows in a reply; a test through the stack must still fail when one happens."""
+
+    def __init__(self, log: Path):
+        self.log = log
+        self.offset = self._size()
+
+    def _size(self) -> int:
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def take(self, settle: float = 2.0) -> list[str]:
+        """Exceptions logged since the last take (waits until the log stops growing, at most
+        `settle` seconds: a crash is logged just after the reply it spoilt is sent)."""
+        deadline, size = time.monotonic() + settle, self._size()
+        while time.monotonic() < deadline:
+            time.sleep(0.15)
+            now = self._size()
+            if now == size:
+                break
+            size = now
+        with open(self.log, "rb") as f:
+            f.seek(self.offset)
+            data = f.read(size - self.offset)
+        self.offset = size
+        return crashes_in(data.decode("utf-8", "replace"))
+
+
+@pytest.fixture(autouse=True)
+def stack_crashes(request):
+    """For every test that uses the real stack: a CrashWatch over its log from the test's start.
+    The test fails if a process logged an exception meanwhile (pytest_runtest_call below); a test
+    that provokes one on purpose takes it with `stack_crashes.take()`."""
+    if "stack" not in request.fixturenames:
+        yield None
+        return
+    watch = CrashWatch(request.getfixturevalue("stack").log)
+    request.node.stack_watch = watch
+    yield watch
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    try:
+        return (yield)
+    finally:
+        watch = getattr(item, "stack_watch", None)
+        found = watch.take() if watch is not None else []
+        if found:
+            report = "\n\n".join(found)
+            item.add_report_section("call", "exceptions in the stack's log", report)
+            if sys.exc_info()[0] is None:  # a test that failed anyway keeps its own failure
+                pytest.fail(f"the stack logged {len(found)} exception(s) during this test "
+                            f"(the reply may have come from a fallback):\n{report[:8000]}", pytrace=False)
 
 
 def reply_text(messages: list[dict]) -> str:

@@ -10,6 +10,9 @@ import pytest
 from embeddings.search import Homophones, char_grams, lexical_tokens
 
 LABELLED = Path(__file__).resolve().parent.parent / "bench" / "retrieval_set.jsonl"
+# e5 cosines of related matters sit this close together: a dense-only ranking inside this band is a
+# property of the CPU that produced the vectors, not of retrieval (tests/test_query_noise.py).
+DENSE_CROWD = 0.01
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +64,13 @@ def test_every_mode_returns_ranked_hits(searcher, mode):
     assert len(hits) == 8
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
-    # Dense alone nearly ties 结婚登记 and 出生登记 (cosines 0.001 apart with the int8 query encoder).
-    top = [h.passage.doc_id for h in hits[: 1 if mode != "dense" else 2]]
-    assert "marriage-registration" in top
+    if mode == "dense":
+        # Dense alone crowds 结婚登记, 出生登记 and 离婚登记 within a few thousandths of a cosine (which
+        # of them is first depends on the CPU's kernels): the matter is among the best, not first.
+        best = max(h.dense for h in hits if h.passage.doc_id == "marriage-registration")
+        assert best >= hits[0].dense - DENSE_CROWD
+    else:
+        assert hits[0].passage.doc_id == "marriage-registration"
     for h in hits:
         assert 0 <= h.bm25 <= 1
         if mode == "bm25":
@@ -80,9 +87,36 @@ def test_empty_and_unknown_queries(searcher):
 
 
 def test_the_matter_in_context_is_preferred(searcher):
-    plain = [h.passage.doc_id for h in searcher.run("那要多少钱", k=10)]
-    nudged = [h.passage.doc_id for h in searcher.run("那要多少钱", k=3, prefer_doc="passport")]
-    assert "passport" in nudged[:2] and ("passport" not in plain or plain.index("passport") > nudged.index("passport"))
+    """The matter under discussion gets PREFER_BONUS on top of its own score — a nudge, not a
+    guarantee: it overtakes exactly the passages it trailed by less than the bonus."""
+    from embeddings.search import PREFER_BONUS
+
+    q, every = "那要多少钱", len(searcher.passages)
+    # k = every passage: both runs fuse the same candidates, so their scores share one scale.
+    plain = searcher.run(q, k=every)
+    nudged = searcher.run(q, k=every, prefer_doc="passport")
+    before = {h.passage.id: h.score for h in plain}
+    for h in nudged:
+        bonus = PREFER_BONUS if h.passage.doc_id == "passport" else 0.0
+        if h.passage.id in before:
+            assert h.score == pytest.approx(before[h.passage.id] + bonus, abs=1e-6)
+        else:  # scored 0 or less without the nudge
+            assert h.passage.doc_id == "passport" and h.score <= bonus + 1e-6
+
+    def rivals_ahead(hits: list) -> list[str]:
+        """Other matters' passages ranked above the best passport passage."""
+        ids = [h.passage.doc_id for h in hits]
+        return [h.passage.id for h in hits[: ids.index("passport")] if h.passage.doc_id != "passport"]
+
+    best = max(h.score for h in plain if h.passage.doc_id == "passport")
+    assert rivals_ahead(nudged) == [h.passage.id for h in plain
+                                    if h.passage.doc_id != "passport" and h.score > best + PREFER_BONUS]
+    # "那要多少钱" is every matter's fee question: the passport trails many of them by less than the bonus.
+    assert len(rivals_ahead(nudged)) < len(rivals_ahead(plain))
+    # What the answer composer asks for (a short list, the matter's passages added to the candidates)
+    # ranks like the full fusion.
+    short = searcher.run(q, k=3, prefer_doc="passport")
+    assert [h.passage.id for h in short] == [h.passage.id for h in nudged[:3]]
 
 
 @pytest.mark.parametrize("q,target", [
@@ -141,22 +175,37 @@ def test_fusing_the_candidates_ranks_like_fusing_every_passage(searcher, q):
 
     cos, bm = _full_corpus(searcher, q)
     fused = (1 - BM25_WEIGHT) * (cos - cos.mean()) / cos.std() + BM25_WEIGHT * (bm - bm.mean()) / bm.std()
-    want = [searcher.passages[i].id for i in np.argsort(-fused, kind="stable")[:8]]
+    want = fused / fused.max()
     hits = searcher.run(q, k=8)
-    assert [h.passage.id for h in hits] == want
-    assert [h.score for h in hits] == pytest.approx(list(fused[np.argsort(-fused, kind="stable")[:8]] / fused.max()),
-                                                    abs=1e-4)
+    # The eight best scores of the whole corpus, in order, and each hit carries its own passage's
+    # score (float32 candidates against a float64 reference: near-equal passages may swap, so the
+    # passages are checked through their scores, not their order).
+    assert [h.score for h in hits] == pytest.approx(list(np.sort(want)[::-1][:8]), abs=1e-4)
+    pos = {p.id: i for i, p in enumerate(searcher.passages)}
+    assert [h.score for h in hits] == pytest.approx([float(want[pos[h.passage.id]]) for h in hits], abs=1e-4)
+    assert len({h.passage.id for h in hits}) == 8
 
 
 def test_dense_score_is_the_real_cosine_also_for_passages_found_by_bm25_alone(searcher, monkeypatch):
+    import numpy as np
+
     import embeddings.search as search
 
-    monkeypatch.setattr(search, "CANDIDATES", 3)  # small pools: the union holds BM25-only candidates
-    q = "港澳通行证签注办理"
+    q, every = "港澳通行证签注办理", len(searcher.passages)
     cos, bm = _full_corpus(searcher, q)
-    ids = [h.passage.id for h in searcher.run(q, k=6)]
-    dense_top = {searcher.passages[i].id for i in cos.argsort()[::-1][:6]}
-    assert set(ids) - dense_top, "expected a candidate found by BM25 alone"
+    # Every passage a candidate (pools as large as the corpus); then the dense side is made to miss
+    # every passage that shares a word with the question, so those come in through BM25 alone —
+    # built here rather than hoped for from small pools, where it depends on the CPU's cosines.
+    monkeypatch.setattr(search, "CANDIDATES", every)
+    want = searcher.run(q, k=6)
+    lexical = set(np.flatnonzero(bm > 0).tolist())
+    dense_candidates = searcher._dense_candidates
+    monkeypatch.setattr(searcher, "_dense_candidates",
+                        lambda v, n: np.array([i for i in dense_candidates(v, n) if int(i) not in lexical], np.int64))
+    hits = searcher.run(q, k=6)
     pos = {p.id: i for i, p in enumerate(searcher.passages)}
-    for h in searcher.run(q, k=6):
+    assert [pos[h.passage.id] in lexical for h in hits].count(True) >= 1, "a hit found by BM25 alone"
+    # Found by BM25 alone or not, a passage scores exactly the same: its real cosine is looked up.
+    assert [(h.passage.id, h.score, h.dense) for h in hits] == [(h.passage.id, h.score, h.dense) for h in want]
+    for h in hits:
         assert h.dense == pytest.approx(float(cos[pos[h.passage.id]]), abs=1e-5)
