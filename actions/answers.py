@@ -19,6 +19,7 @@ from assistant.answer import Answer, Context
 from assistant.dialogue import Dialogue
 from assistant.materials import check_materials
 from assistant.understanding import INTENT_QTYPE, is_question
+from embeddings.query_vector import seed_from_parse
 
 TOPICS_KEPT = 6  # matters remembered for "回到刚才那个"
 
@@ -44,6 +45,8 @@ class ActionRespond(Action):
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
         r, intent = reading(tracker), intent_of(tracker)
+        # Rasa's featurizer already encoded this message with the same e5 export: retrieval reuses it.
+        seed_from_parse(answerer().searcher.encoder, latest(tracker))
         qtype, matter = _button_press(tracker)
         if matter or (qtype and not r.text):
             a = answerer().run("", Context(tracker.get_slot("matter"), tracker.get_slot("qtype")), qtype=qtype,
