@@ -13,6 +13,7 @@ Run: `make run` (starts Rasa, the action server and this app together).
 from __future__ import annotations
 
 import logging
+import re
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,6 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.accounts import has_admin
 from assistant.db import sessions, upgrade
@@ -210,6 +212,18 @@ async def validation_error(request: Request, exc: RequestValidationError):
             what = f"至少需要{err['ctx']['min_length']}个字符"
         problems.append(f"{_FIELD_ZH.get(field, field or '请求体')}：{what}")
     return JSONResponse({"detail": "请求格式有误：" + "；".join(problems)}, status_code=422)
+
+
+# Starlette's own refusals (no such route, method) are English; every refusal here is Chinese.
+_STATUS_ZH = {404: "没有这个页面或接口", 405: "不支持该请求方法", 400: "请求有误"}
+
+
+@app.exception_handler(StarletteHTTPException)
+async def http_error(request: Request, exc: StarletteHTTPException):
+    detail = exc.detail
+    if not isinstance(detail, str) or not re.search(r"[\u4e00-\u9fff]", detail):
+        detail = _STATUS_ZH.get(exc.status_code, "请求无法处理")
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 @app.exception_handler(BodyTooLarge)
