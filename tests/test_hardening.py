@@ -506,3 +506,27 @@ def test_the_domain_masks_the_name_and_never_swaps_the_booking_to_cancel(app_db)
     assert bk.booking_to_cancel(items, f"取消预约 {other.code}") is None
     assert bk.booking_to_cancel(items, f"取消预约 {mine.code.lower()}") is items[0]
     assert bk.booking_to_cancel(items, "取消预约") is items[0]
+
+
+# ---------------------------------------------------------------- Rasa: nothing without the token
+
+def test_rasa_does_not_start_without_a_token():
+    env = {k: v for k, v in os.environ.items() if k != "BST_RASA_TOKEN"}
+    env["PYTHONPATH"] = str(ROOT)
+    r = subprocess.run([str(ROOT / ".venv/rasa/bin/python"), "-m", "bot.serve", "run", "--enable-api"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "BST_RASA_TOKEN" in r.stderr
+
+
+def test_rasa_api_and_channel_need_the_token(stack):
+    rasa, token = stack.env["BST_RASA_URL"], stack.env["BST_RASA_TOKEN"]
+    sender = f"api-tok{uuid.uuid4().hex[:8]}"
+    assert stack.chat(sender.removeprefix("api-"), "你好")  # the app itself gets through
+    assert httpx.get(f"{rasa}/conversations/{sender}/tracker", timeout=30).status_code == 401
+    assert httpx.get(f"{rasa}/conversations/{sender}/tracker", params={"token": token}, timeout=30).status_code == 200
+    for url in (f"{rasa}/webhooks/banshitong/webhook", f"{rasa}/webhooks/rest/webhook"):
+        r = httpx.post(url, json={"sender": sender, "message": "查询我的预约"}, timeout=60)
+        assert r.status_code in (401, 404), (url, r.status_code, r.text[:200])
+    r = httpx.post(f"{rasa}/webhooks/banshitong/webhook", json={"sender": sender, "message": "你好"},
+                   headers={"Authorization": "Bearer wrong"}, timeout=60)
+    assert r.status_code == 401

@@ -341,6 +341,7 @@ async def wechat_message(request: Request, settings: SettingsDep, signature: str
             raise HTTPException(403, "消息解密或签名校验失败")
     try:
         msg = parse_message(body)
+        msg.create_time  # wechatpy converts fields when read: CreateTime "abc" would fail later, as a 500
     except Exception:  # malformed XML from a client: a 400, never a 500
         raise HTTPException(400, "消息格式错误")
     try:
