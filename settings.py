@@ -48,11 +48,20 @@ class Settings(BaseSettings):
     login_per_minute: int = 10
     booking_lookup_per_minute: int = 10  # code + last four phone digits: no guessing the digits
     wechat_per_minute: int = 20  # per WeChat user (openid)
+    # The one message length limit, checked at the edge of every channel (web/deps.py too_long).
     max_message_chars: int = 5000
+    # Reverse proxies whose X-Forwarded-For is believed (comma-separated addresses): deploy/cluster.sh
+    # sets its nginx. Empty: the connection's own address counts, whatever a client writes there.
+    trusted_proxies: str = ""
+    # Rasa's HTTP API and the REST channel the app talks to need this token. No default: `make run`
+    # and the tests generate one (scripts/secret.py → var/secrets/rasa_token); Rasa refuses to start without.
+    rasa_token: str = ""
     # Below this retrieval confidence the bot says it has no answer and offers 12345.
     min_confidence: float = 0.45  # calibrated by `python -m bench.retrieval` (see bench/README.md)
     # WeChat Official Account token (for signature checks) and app id. Empty: /wechat answers 503.
     wechat_token: str = ""
+    # A signed WeChat request whose timestamp is further than this from now is refused (replay).
+    wechat_max_age_seconds: int = 300
     wechat_app_id: str = ""
     # Safe mode (AES) when set: the 43-character EncodingAESKey from the WeChat admin console.
     wechat_encoding_aes_key: str = ""
@@ -71,6 +80,11 @@ class Settings(BaseSettings):
     fact_review_max_age_days: int = 365
     # Extra closed days beyond China's holiday calendar, e.g. BST_CLOSED_DATES='["2026-12-31"]'.
     closed_dates: list[dt.date] = []
+
+
+    @property
+    def trusted_proxy_set(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.trusted_proxies.split(",") if a.strip())
 
 
 @lru_cache

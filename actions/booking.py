@@ -390,7 +390,7 @@ class ActionQueryBooking(Action):
                 dispatcher.utter_message(text=texts.LOOKUP_NOT_FOUND)
                 return []
             dispatcher.utter_message(text=texts.BOOKING_LINE.format(
-                code=b.code, where=_describe(b.centre, b.date.isoformat(), b.slot), name=b.name,
+                code=b.code, where=_describe(b.centre, b.date.isoformat(), b.slot), name=bk.mask_name(b.name),
                 phone=bk.mask_phone(b.phone)))
             return []
         items = book().active_for(tracker.sender_id, today())
@@ -424,8 +424,10 @@ class ActionCancelBooking(Action):
         if not items:
             dispatcher.utter_message(text=texts.NOTHING_TO_CANCEL)
             return [SlotSet("pending_cancel", None)]
-        text = text_of(tracker).upper()
-        b = next((x for x in items if x.code in text), items[0])
+        b = bk.booking_to_cancel(items, text_of(tracker))
+        if b is None:
+            dispatcher.utter_message(text=texts.CANCEL_NOT_YOURS)
+            return [SlotSet("pending_cancel", None)]
         dispatcher.utter_message(
             text=texts.CONFIRM_CANCEL.format(code=b.code, where=_describe(b.centre, b.date.isoformat(), b.slot)),
             buttons=[{"title": "确认取消", "payload": "确认"}, {"title": "不取消", "payload": "不是"}])

@@ -88,29 +88,57 @@ def set_password(s: Session, user: StaffUser, password: str, *, one_time: bool =
     s.execute(delete(StaffSession).where(StaffSession.user_id == user.id))
 
 
+WRONG_CREDENTIALS = "用户名或密码错误"
+LOCKED_NOW = "密码错误次数过多，账号已锁定{minutes}分钟"
+STILL_LOCKED = "密码错误次数过多，账号已锁定，请{minutes}分钟后再试或联系管理员"
+
+
+def _dummy_verify(password: str) -> None:
+    try:
+        _hasher.verify(_DUMMY_HASH, password or "")
+    except VerificationError:
+        pass
+
+
+def _minutes_left(until: dt.datetime, now: dt.datetime) -> int:
+    return max(1, int((until - now).total_seconds() // 60) + 1)
+
+
+def _ghost_failure(store, username: str, max_failures: int, lockout_minutes: int, now: dt.datetime) -> None:
+    """A wrong login for a name that is no account is counted and "locked" exactly like a real
+    account's in the shared store, so the lock-out messages never tell which usernames exist."""
+    key = "login:ghost:" + hashlib.sha256((username or "").lower().encode()).hexdigest()[:32]
+    until = store.get(key + ":locked")
+    if until:
+        raise AccountError(STILL_LOCKED.format(minutes=_minutes_left(dt.datetime.fromisoformat(until), now)))
+    if store.hit(key, 86400) % max_failures == 0:
+        store.set(key + ":locked", (now + dt.timedelta(minutes=lockout_minutes)).isoformat(), lockout_minutes * 60)
+        raise AccountError(LOCKED_NOW.format(minutes=lockout_minutes))
+
+
 def authenticate(s: Session, username: str, password: str, *, max_failures: int = 5,
-                 lockout_minutes: int = 15) -> StaffUser:
+                 lockout_minutes: int = 15, store=None) -> StaffUser:
     """The account for these credentials, or AccountError. Counts failures and locks the account
-    for `lockout_minutes` after `max_failures` wrong passwords in a row. The caller commits."""
+    for `lockout_minutes` after `max_failures` wrong passwords in a row. With the shared `store`
+    (the login route) unknown usernames get the same answers, locks included. The caller commits."""
     user = s.scalar(select(StaffUser).where(func.lower(StaffUser.username) == (username or "").lower()))
     now = utcnow()
     if user is None or not user.active:
-        try:
-            _hasher.verify(_DUMMY_HASH, password or "")
-        except VerificationError:
-            pass
-        raise AccountError("用户名或密码错误")
+        _dummy_verify(password)
+        if store is not None:
+            _ghost_failure(store, username, max_failures, lockout_minutes, now)
+        raise AccountError(WRONG_CREDENTIALS)
     if user.locked_until and user.locked_until > now:
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-        raise AccountError(f"密码错误次数过多，账号已锁定，请{minutes}分钟后再试或联系管理员")
+        _dummy_verify(password)  # as long as any other answer: the time taken tells nothing either
+        raise AccountError(STILL_LOCKED.format(minutes=_minutes_left(user.locked_until, now)))
     try:
         _hasher.verify(user.password_hash, password or "")
     except (VerificationError, InvalidHashError):
         user.failed_logins = (user.failed_logins or 0) + 1
         if user.failed_logins >= max_failures:
             user.locked_until, user.failed_logins = now + dt.timedelta(minutes=lockout_minutes), 0
-            raise AccountError(f"密码错误次数过多，账号已锁定{lockout_minutes}分钟")
-        raise AccountError("用户名或密码错误")
+            raise AccountError(LOCKED_NOW.format(minutes=lockout_minutes))
+        raise AccountError(WRONG_CREDENTIALS)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     user.failed_logins, user.locked_until, user.last_login_at = 0, None, now

@@ -50,10 +50,15 @@ def parse_centre(text: str) -> str | None:
     return next((district for key, district in DISTRICTS.items() if key in text), None)
 
 
+DATE_WINDOW = 120  # characters read at each end of a long message
+
+
 def parse_date(text: str, today: dt.date) -> dt.date | None:
     """Chinese dates (明天, 下周三, 12月3号, 2026年12月3日) with jionlp; None when there is none."""
     import jionlp as jio  # loads its dictionaries on first use
 
+    if len(text) > 2 * DATE_WINDOW:  # jionlp's time is linear in the text: a date is said at its start or end
+        text = text[:DATE_WINDOW] + "。" + text[-DATE_WINDOW:]
     base = time.mktime(dt.datetime.combine(today, dt.time(9)).timetuple())
     try:
         found = jio.ner.extract_time(text, time_base=base, with_parsing=True)
@@ -139,11 +144,18 @@ _BOOKING_CODE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z2-9]{8})(?![A-Za-z0-9])")
 _LAST4 = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 
 
+def named_codes(text: str) -> list[str]:
+    """Booking codes a message names ("取消预约 K7M3QX2P"), upper-cased: eight characters of the
+    code alphabet, not all digits."""
+    return [c.upper() for c in _BOOKING_CODE.findall(text or "")
+            if all(ch in _CODE_ALPHABET for ch in c.upper()) and not c.isdigit()]
+
+
 def parse_lookup(text: str) -> tuple[str, str] | None:
     """A booking code and the phone number's last four digits, as someone asking from another
-    channel gives them ("预约号 K7M3QX2P，手机尾号 5678"); None unless both are there."""
-    code = next((c.upper() for c in _BOOKING_CODE.findall(text)
-                 if all(ch in _CODE_ALPHABET for ch in c.upper()) and not c.isdigit()), None)
+    channel gives them ("预约号 K7M3QX2P，手机尾号 5678"); None unless both are there. Every channel's
+    edge counts such a message against settings.booking_lookup_per_minute, as the HTTP look-up."""
+    code = next(iter(named_codes(text)), None)
     rest = _BOOKING_CODE.sub(" ", text)
     last4 = _LAST4.search(rest)
     return (code, last4.group(1)) if code and last4 else None
@@ -151,6 +163,21 @@ def parse_lookup(text: str) -> tuple[str, str] | None:
 
 def mask_phone(phone: str) -> str:
     return phone[:3] + "****" + phone[-4:] if len(phone) == 11 else "***"
+
+
+def mask_name(name: str) -> str:
+    """张* / 欧阳**: what anyone who is not the booking's own chat sees of the name."""
+    return (name or "")[:1] + "*" * max(1, len(name or "") - 1)
+
+
+def booking_to_cancel(items: list, text: str):
+    """Which of a citizen's own bookings a 取消预约 message means: the one whose code it names, else
+    the first. None when it names codes and none of them is the citizen's: never offer to cancel
+    a different booking than the one asked for."""
+    codes = named_codes(text)
+    if not codes:
+        return items[0] if items else None
+    return next((b for b in items if b.code in codes), None)
 
 
 def describe_date(d: dt.date) -> str:

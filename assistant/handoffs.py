@@ -21,7 +21,7 @@ from assistant.db import Handoff, HandoffMessage, StaffUser, utcnow
 # Sent once, for the citizen's first message after an agent took the conversation.
 TAKEN_NOTICE = "（已转人工，工作人员正在处理您的问题，请稍候）"
 CLOSED_NOTICE = "人工服务已结束，感谢您的耐心。如还有问题，可以继续向我提问。"
-MAX_TEXT = 2000
+MAX_TEXT = 20000  # a storage backstop: every channel bounds a message at its edge (settings.max_message_chars)
 
 
 class HandoffError(Exception):

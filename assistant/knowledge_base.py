@@ -321,6 +321,28 @@ def new_guide_template(guide_id: str, name: str) -> str:
 MAX_UPLOAD = 5 * 1024 * 1024
 
 
+def _table_cells(table) -> list[str]:
+    """The text of each grid cell of a Word table, row by row, as python-docx's `row.cells` gives it
+    (a cell spanning columns once per column, a vertically merged cell's text on every row it
+    covers). `row.cells` finds a merged cell's text by walking up one row at a time, each step an
+    XPath search: a responsibility table whose 责任单位 column is merged over 100 rows took seconds
+    (200 rows: 30 s). Here each grid column remembers the text above it: one pass."""
+    from docx.table import _Cell
+
+    out: list[str] = []
+    above: dict[int, str] = {}  # grid column → text of the cell a vertical merge continues
+    for tr in table._tbl.tr_lst:
+        col = tr.grid_before
+        for tc in tr.tc_lst:
+            span = tc.grid_span
+            text = above.get(col, "") if tc.vMerge == "continue" else _Cell(tc, table).text
+            for k in range(span):
+                above[col + k] = text
+            out.extend([text] * span)
+            col += span
+    return out
+
+
 def extract_text(filename: str, data: bytes) -> str:
     """Plain text of an uploaded policy document (.txt, .docx or a PDF with a text layer)."""
     name = filename.lower()
@@ -344,8 +366,7 @@ def extract_text(filename: str, data: bytes) -> str:
             raise InvalidKnowledge([Problem(filename, "文件", "不是有效的 Word (.docx) 文件")])
         lines = [p.text for p in d.paragraphs]
         for table in d.tables:  # responsibility tables: one cell per line, as the table layout expects
-            for row in table.rows:
-                lines.extend(c.text for c in row.cells)
+            lines.extend(_table_cells(table))
         text = "\n".join(lines)
     elif name.endswith(".pdf"):
         from pypdf import PdfReader

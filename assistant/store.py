@@ -16,7 +16,8 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 
-from sqlalchemy import delete
+from sqlalchemy import Integer, String, cast, delete
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from assistant.db import KeyValue, sessions, utcnow
@@ -75,22 +76,24 @@ class DatabaseStore:
             raise StoreUnavailable(str(exc)) from exc
 
     def hit(self, key: str, window: float) -> int:
-        """Counts a hit in a fixed window of `window` seconds; returns the count so far."""
+        """Counts a hit in a fixed window of `window` seconds; returns the count so far. One
+        statement (INSERT … ON CONFLICT DO UPDATE … RETURNING, SQLite ≥ 3.35 and PostgreSQL), so
+        parallel requests, in threads or in replicas, never lose a count: a read-then-write would
+        (SQLite has no SELECT … FOR UPDATE)."""
         bucket = f"{key}:{int(utcnow().timestamp() // window)}"
+        table = KeyValue.__table__
+        dialect = self.Session.kw["bind"].dialect.name
+        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+        stmt = insert(table).values(key=bucket, value="1", expires_at=self._expiry(window * 2))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={"value": cast(cast(table.c.value, Integer) + 1, String)},
+        ).returning(table.c.value)
         try:
             with self.Session() as s:
-                row = s.get(KeyValue, bucket, with_for_update=True)
-                if row is None:
-                    s.add(KeyValue(key=bucket, value="1", expires_at=self._expiry(window * 2)))
-                    try:
-                        s.commit()
-                        return 1
-                    except IntegrityError:  # another replica counted the first hit
-                        s.rollback()
-                        row = s.get(KeyValue, bucket, with_for_update=True)
-                row.value = str(int(row.value) + 1)
+                count = int(s.execute(stmt).scalar_one())
                 s.commit()
-                return int(row.value)
+                return count
         except OperationalError as exc:
             raise StoreUnavailable(str(exc)) from exc
 
@@ -125,7 +128,7 @@ class RedisStore:
 
     def hit(self, key: str, window: float) -> int:
         bucket = f"{key}:{int(utcnow().timestamp() // window)}"
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline()  # MULTI/EXEC: INCR is atomic, the expiry set with it
         pipe.incr(bucket)
         pipe.expire(bucket, int(window * 2))
         return int(self._call(pipe.execute)[0])

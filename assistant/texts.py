@@ -10,6 +10,8 @@ FALLBACK = (
     "抱歉，我暂时没有找到与您的问题对应的办事指南或政策条款，不想给您不准确的信息。"
     f"您可以换个说法再问一次，或拨打{HOTLINE}政务服务热线转人工咨询。"
 )
+# Every channel refuses a longer message at its edge (settings.max_message_chars; web/deps.py too_long).
+TOO_LONG = "消息过长（最多 {limit} 字），请精简后分几次发送。"
 EMPTY = "您好，请问您想咨询什么事项？例如：“结婚登记要带什么材料”“护照要多少钱”。"
 UNKNOWN_MATTER = (
     "抱歉，没有找到“{name}”这个事项的办事指南，厦门的政务服务事项中没有这一项，我不想给您不准确的信息。"
@@ -64,6 +66,8 @@ CANCELLED = "已取消预约号 {code} 的预约。"
 CANCEL_GONE = "该预约已不存在或已取消。"
 KEPT = "好的，预约号 {code} 的预约为您保留。"
 NOTHING_TO_CANCEL = "您目前没有可以取消的预约。"
+CANCEL_NOT_YOURS = ("在您的预约中没有找到这个预约号，请核对后再试。"
+                    "在其他渠道（如微信）约的，请在原渠道取消，或拨打12345政务服务热线。")
 
 # --- materials pre-check ---
 WHICH_MATTER_FOR_CHECK = "请问您要办理哪个事项？例如：“结婚登记我带了身份证和户口本，够吗？”"

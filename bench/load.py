@@ -111,9 +111,18 @@ def chat(client, q):
     return client.post("/api/chat", json={"sender": f"load-{uuid.uuid4().hex[:12]}", "message": q})
 
 
+def rasa_token() -> str:
+    """The token the Rasa server was started with (bot/serve.py): the environment's, else this checkout's."""
+    from scripts.secret import secret
+
+    return os.environ.get("BST_RASA_TOKEN") or secret("rasa_token")
+
+
 def rasa_webhook(rasa_url: str):
+    headers = {"Authorization": f"Bearer {rasa_token()}"}  # bot/channels.py
+
     def send(client, q):
-        return client.post(f"{rasa_url}/webhooks/rest/webhook",
+        return client.post(f"{rasa_url}/webhooks/banshitong/webhook", headers=headers,
                            json={"sender": f"load-{uuid.uuid4().hex[:12]}", "message": q})
     return send
 
@@ -219,7 +228,7 @@ class OwnStack:
                 raise RuntimeError(f"stack exited early; see {self.log}")
             try:
                 h = httpx.get(f"{self.url}/health", timeout=3).json()
-                r = httpx.get(f"{self.rasa_url}/status", timeout=3).json()
+                r = httpx.get(f"{self.rasa_url}/status", params={"token": rasa_token()}, timeout=3).json()
                 if h.get("rasa") and h.get("actions") and h.get("index_version") and r.get("model_file"):
                     return
             except (httpx.HTTPError, ValueError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -58,6 +59,8 @@ def stack_env(tmp_path_factory):
         "BST_CHAT_PER_MINUTE": "0", "BST_SEARCH_PER_MINUTE": "0", "BST_LOGIN_PER_MINUTE": "0",
         "BST_BOOKING_LOOKUP_PER_MINUTE": "0",
         "BST_INDEX_DIR": str(data / "index"),
+        # Rasa's API and channel token: one per test session (the Procfile uses it when set).
+        "BST_RASA_TOKEN": secrets.token_urlsafe(32),
     })
     return env
 
@@ -79,7 +82,7 @@ class Stack:
                 raise RuntimeError(f"stack exited early; see {self.log}:\n{self.log.read_text()[-3000:]}")
             try:
                 h = httpx.get(f"{self.url}/health", timeout=3).json()
-                r = httpx.get(f"{self.env['BST_RASA_URL']}/status", timeout=3)
+                r = httpx.get(f"{self.env['BST_RASA_URL']}/status", params={"token": self.env["BST_RASA_TOKEN"]}, timeout=3)
                 if h["rasa"] and h["actions"] and h["index_version"] and r.json().get("model_file"):
                     return
             except (httpx.HTTPError, ValueError, KeyError):

@@ -61,7 +61,7 @@ def wx(stack, stack_env, standin):
     httpx.post(f"{stack.url}/api/chat", json={"sender": "wx-warmup", "message": "护照要多少钱"}, timeout=300)
 
     mp = pytest.MonkeyPatch()
-    for key in ("BST_RASA_URL", "BST_ACTION_URL", "BST_DATABASE_URL"):
+    for key in ("BST_RASA_URL", "BST_ACTION_URL", "BST_DATABASE_URL", "BST_RASA_TOKEN"):
         mp.setenv(key, stack_env[key])
     mp.setenv("BST_WECHAT_TOKEN", TOKEN)
     mp.setenv("BST_WECHAT_APP_ID", APPID)
@@ -204,7 +204,8 @@ def test_booking_by_numbers_and_a_retried_confirmation_books_once(wx, stack_env)
     assert answered and all("预约成功" in r for r in answered), replies
     assert len({r for r in answered}) == 1, "a retry gets the first reply, never a second answer"
     assert _bookings(wx, f"wx-{openid}") == 1
-    tracker = httpx.get(f"{stack_env['BST_RASA_URL']}/conversations/wx-{openid}/tracker", timeout=30).json()
+    tracker = httpx.get(f"{stack_env['BST_RASA_URL']}/conversations/wx-{openid}/tracker",
+                        params={"token": stack_env["BST_RASA_TOKEN"]}, timeout=30).json()
     confirmations = [e for e in tracker["events"] if e.get("event") == "user" and e.get("text") == "确认预约"]
     assert len(confirmations) == 1, "the bot saw the confirmation once"
     # A later retry of the same message still books nothing new.

@@ -16,7 +16,7 @@ import json
 import typing
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
@@ -266,10 +266,18 @@ def overview_page(request: Request, user: AdminPage, session: SessionDep, days: 
 
 
 # ---------- pages: guides ----------
+MAX_MONTHS = 1200  # "reviewed more than N months ago": beyond a century the date arithmetic overflows
+
+
+def _months(value: str) -> int | None:
+    """The filter as typed; anything but plain ASCII digits in range (²、abc、30000) shows every guide."""
+    return int(value) if value.isascii() and value.isdigit() and 1 <= int(value) <= MAX_MONTHS else None
+
+
 @pages.get("/guides")
 def guides_page(request: Request, user: AdminPage, session: SessionDep, older_than: str = ""):
     _ensure_seeded(session)
-    months = int(older_than) if older_than.isdigit() else None
+    months = _months(older_than)
     rows = kb.guide_rows(session, months)
     return render(request, "guides.html", user, rows=rows, older_than=months or "")
 
@@ -442,6 +450,15 @@ def feedback_page(request: Request, user: AdminPage, session: SessionDep, since:
                   kind_labels=insights.KIND_LABELS, msg=msg)
 
 
+# A cell starting with one of these is a formula to Excel and LibreOffice (=cmd|…, +…, -…, @SUM…):
+# citizens write the questions, so such a cell is written as text, after an apostrophe (OWASP).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
+
+
+def csv_cell(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
 @pages.get("/feedback.csv")
 def feedback_csv(user: AdminPage, session: SessionDep, since: str = "", until: str = ""):
     buf = io.StringIO()
@@ -449,8 +466,8 @@ def feedback_csv(user: AdminPage, session: SessionDep, since: str = "", until: s
     w.writerow(["group", "kind", "at", "question", "reason", "answer", "matter", "index_version"])
     for n, g in enumerate(insights.group(insights.gaps(session, _date(since), _date(until))), 1):
         for it in g.items:
-            w.writerow([n, it.kind, it.at.isoformat(timespec="seconds"), it.question, it.reason or "", it.answer,
-                        it.matter or "", it.index_version or ""])
+            w.writerow([n, it.kind, it.at.isoformat(timespec="seconds"), *map(csv_cell, (
+                it.question, it.reason or "", it.answer, it.matter or "", it.index_version or ""))])
     # BOM: Excel opens UTF-8 Chinese correctly only with it.
     return Response("\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": "attachment; filename=feedback-gaps.csv"})
@@ -493,7 +510,8 @@ class RestoreRequest(BaseModel):
 
 
 @api.get("/guides")
-def api_guides(user: AdminDep, session: SessionDep, older_than: int | None = None):
+def api_guides(user: AdminDep, session: SessionDep,
+               older_than: typing.Annotated[int | None, Query(ge=1, le=MAX_MONTHS)] = None):
     _ensure_seeded(session)
     return [{**r, "reviewed": r["reviewed"].isoformat() if r["reviewed"] else None,
              "edited_at": r["edited_at"].isoformat(timespec="seconds")} for r in kb.guide_rows(session, older_than)]

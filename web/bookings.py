@@ -35,7 +35,7 @@ class BookingOut(BaseModel):
 def booking_out(b: Booking) -> BookingOut:
     return BookingOut(code=b.code, matter=b.matter, centre=b.centre, centre_name=bk.CENTRES.get(b.centre, b.centre),
                       date=b.date.isoformat(), slot=b.slot, status=b.status,
-                      name=b.name[:1] + "*" * max(1, len(b.name) - 1), phone=bk.mask_phone(b.phone))
+                      name=bk.mask_name(b.name), phone=bk.mask_phone(b.phone))
 
 
 def book(settings: Settings) -> bk.BookingBook:

@@ -30,10 +30,11 @@ from assistant.answer import Answer, Context
 from assistant.db import sessions
 from assistant.privacy import mask
 from assistant.store import StoreUnavailable, shared_store
-from settings import Settings
+from settings import Settings, get_settings
 from web import guide_view
-from web.deps import (MAX_ID, SettingsDep, backends_available, channel_of, chat_sender, citizen_of, current_citizen, engine,
-                      ensure_citizen, new_citizen, over_limit, rate_limit)
+from assistant import bookings as bk
+from web.deps import (MAX_ID, TOO_MANY, MessageText, SettingsDep, backends_available, channel_of, chat_sender, citizen_of,
+                      current_citizen, engine, ensure_citizen, new_citizen, over_limit, rate_limit, too_long)
 
 
 log = logging.getLogger("banshitong.citizens")
@@ -41,9 +42,14 @@ router = APIRouter(tags=["citizens"])
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 
 
+# An integration's sender becomes `api-<sender>` (64 characters stored): a longer one is refused,
+# never cut, so two different senders can never share one conversation.
+SENDER_MAX = 60
+
+
 class ChatRequest(BaseModel):
-    sender: str = Field(min_length=1, max_length=64, pattern=r"^[\w\-.@:]+$")
-    message: str = Field(max_length=20000)
+    sender: str = Field(min_length=1, max_length=SENDER_MAX, pattern=r"^[\w\-.@:]+$")
+    message: MessageText
 
 
 def answer_messages(sender: str, a: Answer) -> list[dict]:
@@ -62,7 +68,8 @@ WECHAT_LIMITED = "您发送得太快了，请稍等一分钟再发。"
 async def _ask_rasa(request: Request, settings: Settings, sender: str, message: str) -> list[dict]:
     try:
         r = await request.app.state.http.post(
-            f"{settings.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": message}
+            f"{settings.rasa_url}/webhooks/banshitong/webhook", json={"sender": sender, "message": message},
+            headers={"Authorization": f"Bearer {settings.rasa_token}"},  # bot/channels.py
         )
         if r.status_code >= 500:
             # Rasa (or the proxy in front of its replicas) is up but failing, e.g. its tracker or lock
@@ -90,7 +97,7 @@ def _to_agent(settings: Settings, sender: str, message: str) -> list[dict] | Non
         h = handoffs.taken_for(s, sender)
         if h is None:
             return None
-        notice = handoffs.from_citizen(s, h, message[:4000])
+        notice = handoffs.from_citizen(s, h, message)  # bounded at the channel's edge
         s.commit()
     return [{"recipient_id": sender, "text": notice, "custom": {"handoff": "taken"}}] if notice else []
 
@@ -118,11 +125,20 @@ async def converse(request: Request, settings: Settings, sender: str, message: s
              dependencies=[Depends(backends_available), Depends(rate_limit("chat", "chat_per_minute"))])
 async def chat(req: ChatRequest, request: Request, response: Response, settings: SettingsDep):
     # The session cookie's web citizen, else `api-<sender>`: a client never picks a web-/wx- identity.
-    sender = chat_sender(request, response, req.sender).sender
+    citizen = chat_sender(request, response, req.sender)
+    # A web citizen's sender is its conversation's key at Rasa: the page gets the non-secret
+    # session key instead, an integration the `api-` name it chose.
+    recipient = session_key(citizen.sender) if citizen.channel == "web" else citizen.sender
     if not req.message.strip():
         # A client error, but answered in the chat's own shape so any client can show it.
-        return JSONResponse([{"recipient_id": sender, "text": EMPTY_REPLY}], status_code=422)
-    return await converse(request, settings, sender, req.message)
+        return JSONResponse([{"recipient_id": recipient, "text": EMPTY_REPLY}], status_code=422)
+    if bk.parse_lookup(req.message) and over_limit(request, "booking", "booking_lookup_per_minute"):
+        # "查预约 <code> <last4>" guesses digits as /api/bookings/{code} does: the same limit, shared.
+        raise HTTPException(429, TOO_MANY, headers={"Retry-After": "60"})
+    messages = await converse(request, settings, citizen.sender, req.message)
+    for m in messages:
+        m["recipient_id"] = recipient
+    return messages
 
 
 def session_key(sender: str) -> str:
@@ -160,7 +176,8 @@ def feedback(req: FeedbackRequest, request: Request, settings: SettingsDep):
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def chat_page(request: Request, response: Response):
     citizen = ensure_citizen(request, response)
-    page = templates.TemplateResponse(request, "citizen/chat.html", {"session": session_key(citizen.sender)})
+    page = templates.TemplateResponse(request, "citizen/chat.html", {"session": session_key(citizen.sender),
+                                                                     "max_chars": get_settings().max_message_chars})
     page.headers.update({k: v for k, v in response.headers.items() if k == "set-cookie"})
     page.headers["Cache-Control"] = "no-store"
     return page
@@ -192,6 +209,10 @@ def _check_wechat(settings: Settings, signature: str, timestamp: str, nonce: str
         check_signature(settings.wechat_token, signature, timestamp, nonce)
     except InvalidSignatureException:
         raise HTTPException(403, "签名校验失败")
+    # A signature never expires by itself: a message recorded once could be sent again for ever.
+    # WeChat signs with the current time, so an old (or far future) timestamp is a replay.
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > settings.wechat_max_age_seconds:
+        raise HTTPException(403, "消息时间戳已过期（可能是重放的请求）")
 
 
 @router.get("/wechat", summary="WeChat Official Account server verification (echostr)")
@@ -228,9 +249,11 @@ def _wechat_input(settings: Settings, msg) -> tuple[str | None, str | None]:
         return None, ""  # unsubscribe, view, location…: nothing to say
     if msg.type != "text":
         return None, wechat.UNSUPPORTED
-    content = (msg.content or "").strip()[:20000]
+    content = (msg.content or "").strip()
     if not content:
         return None, EMPTY_REPLY
+    if (refusal := too_long(content)) is not None:
+        return None, refusal
     return wechat.chosen_payload(settings, msg.source, content) or content, None
 
 
@@ -257,8 +280,11 @@ async def wechat_reply(request: Request, settings: Settings, msg) -> str:
             await asyncio.sleep(0.1)
         return ""
     message, fixed = _wechat_input(settings, msg)
-    if message is not None and over_limit(request, "wechat", "wechat_per_minute", key=f"wx:{msg.source}"):
-        # WeChat retries anything but a proper reply: a limited user gets a short text, never a 429.
+    # WeChat retries anything but a proper reply: a limited user gets a short text, never a 429.
+    if message is not None and (
+            over_limit(request, "wechat", "wechat_per_minute", key=f"wx:{msg.source}")
+            or bk.parse_lookup(message) and over_limit(request, "booking", "booking_lookup_per_minute",
+                                                       key=f"wx:{msg.source}")):
         message, fixed = None, WECHAT_LIMITED
     if message is None:
         store.set(key + ":reply", fixed or "", wechat.SEEN_TTL)
@@ -306,6 +332,7 @@ async def wechat_message(request: Request, settings: SettingsDep, signature: str
             raise HTTPException(403, "消息解密或签名校验失败")
     try:
         msg = parse_message(body)
+        msg.create_time  # wechatpy converts fields when read: CreateTime "abc" would fail later, as a 500
     except Exception:  # malformed XML from a client: a 400, never a 500
         raise HTTPException(400, "消息格式错误")
     try:
@@ -322,7 +349,7 @@ async def wechat_message(request: Request, settings: SettingsDep, signature: str
 
 @router.get("/api/chat/updates", summary="Hand-over state and agent messages after a message id (polled)")
 def chat_updates(request: Request, response: Response, settings: SettingsDep, after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-                 sender: Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[\w\-.@:]+$")] = None):
+                 sender: Annotated[str | None, Query(min_length=1, max_length=SENDER_MAX, pattern=r"^[\w\-.@:]+$")] = None):
     """{"handoff": {"id","status","agent"} | null, "messages": [{"id","who","text","at"}]}. The web
     page's citizen comes from the session cookie; a trusted integration without one names its
     `sender` (it can only ever reach an api- conversation)."""

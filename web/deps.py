@@ -10,9 +10,11 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Path, Query, Request, Response
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session
 
-from assistant import accounts
+from assistant import accounts, texts
 from assistant.accounts import Citizen, channel_of  # noqa: F401  (part of this module's interface)
 from assistant.db import StaffUser, sessions
 from assistant.engine import Engine
@@ -34,6 +36,27 @@ SettingsDep = Annotated[Settings, Depends(app_settings)]
 MAX_ID = 2**31 - 1
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 QueryId = Annotated[int, Query(ge=1, le=MAX_ID)]
+
+
+
+# ---------------------------------------------------------------- one message length limit
+
+def too_long(text: str) -> str | None:
+    """The Chinese refusal for a message longer than settings.max_message_chars, else None. The one
+    check every channel's edge makes (chat, WeChat, agent replies, ready answers, search): past it
+    nothing — Rasa, the actions, the retrieval — ever sees the message."""
+    limit = get_settings().max_message_chars
+    return texts.TOO_LONG.format(limit=limit) if len(text) > limit else None
+
+
+def _bounded(text: str) -> str:
+    if (refusal := too_long(text)) is not None:
+        raise PydanticCustomError("message_too_long", refusal)
+    return text
+
+
+# A message field or query parameter: refused with 422 and texts.TOO_LONG beyond the limit.
+MessageText = Annotated[str, AfterValidator(_bounded)]
 
 CITIZEN_COOKIE = "bst_citizen"
 STAFF_COOKIE = "bst_staff"
@@ -218,14 +241,26 @@ TOO_MANY = "请求过于频繁，请稍后再试"
 STORE_DOWN = "服务暂时繁忙，请稍后再试"
 
 
+def client_address(request: Request, settings: Settings) -> str:
+    """The client's address. X-Forwarded-For counts only when the connection comes from one of
+    settings.trusted_proxies (nginx in deploy/): then the nearest address in it that is not a
+    proxy itself. Anyone else could write any address there and escape every per-address limit.
+    (uvicorn runs with --no-proxy-headers, so request.client is the real peer.)"""
+    peer = request.client.host if request.client else "unknown"
+    trusted = settings.trusted_proxy_set
+    if peer not in trusted:
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+    return next((h for h in reversed(hops) if h not in trusted), peer)
+
+
 def client_key(request: Request, settings: Settings) -> str | None:
     """Whom a limit counts: a staff member per account (admins, e.g. the evaluation, are not
-    limited: None), everyone else per client address (uvicorn resolves X-Forwarded-For from
-    the local reverse proxy)."""
+    limited: None), everyone else per client address."""
     user = staff_user(request, settings)
     if user is not None:
         return None if user.role == "admin" else f"staff:{user.id}"
-    return f"ip:{request.client.host if request.client else 'unknown'}"
+    return f"ip:{client_address(request, settings)}"
 
 
 def _limit(settings: Settings, per_minute: int | str) -> int:

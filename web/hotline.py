@@ -21,8 +21,8 @@ from assistant.db import Handoff, StaffUser, sessions
 from assistant.store import StoreUnavailable, shared_store
 from assistant.understanding import strip_request_prefix
 from embeddings.text import normalize, tokenize
-from settings import Settings
-from web.deps import AgentDep, EngineDep, PathId, SettingsDep, current_agent, rate_limit, staff_page
+from settings import Settings, get_settings
+from web.deps import AgentDep, EngineDep, MessageText, PathId, SettingsDep, current_agent, rate_limit, staff_page
 
 log = logging.getLogger("banshitong.hotline")
 router = APIRouter(tags=["hotline"], dependencies=[Depends(current_agent)])
@@ -32,7 +32,8 @@ templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templat
 
 @pages.get("/agent", response_class=HTMLResponse)
 def console_page(request: Request, user: Annotated[StaffUser, Depends(staff_page("agent"))]):
-    return templates.TemplateResponse(request, "agent/console.html", {"user": user})
+    return templates.TemplateResponse(request, "agent/console.html",
+                                      {"user": user, "max_chars": get_settings().max_message_chars})
 
 
 # ------------------------------------------------------------------ look-up
@@ -64,7 +65,7 @@ class SearchResponse(BaseModel):
 
 
 class AnswerRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=20000)
+    question: Annotated[MessageText, Field(min_length=1)]
     matter: str | None = Field(default=None, max_length=80)
 
 
@@ -118,7 +119,7 @@ def to_hit(h, eng_loaded, query: str, settings: Settings) -> SearchHit:
 @router.get("/api/search", response_model=SearchResponse, summary="Ranked passages (guides and policy clauses)",
             dependencies=[Depends(rate_limit("search", "search_per_minute"))])
 def search(eng: EngineDep, settings: SettingsDep,
-           q: Annotated[str, Query(min_length=1, max_length=2000)],
+           q: Annotated[MessageText, Query(min_length=1)],
            k: Annotated[int, Query(ge=1, le=50)] = 5,
            mode: Annotated[str, Query(pattern="^(hybrid|bm25|dense)$")] = "hybrid"):
     cur = eng.get()
@@ -222,7 +223,7 @@ class ConversationOut(HandoffOut):
 
 
 class ReplyIn(BaseModel):
-    text: str = Field(min_length=1, max_length=ho.MAX_TEXT)
+    text: Annotated[MessageText, Field(min_length=1)]
 
 
 class CloseIn(BaseModel):

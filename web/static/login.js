@@ -2,9 +2,8 @@
 (function () {
   "use strict";
   const params = new URLSearchParams(location.search);
-  const raw = params.get("next") || "";
-  // Only local paths: never send a user to another site after logging in.
-  const next = raw.startsWith("/") && !raw.startsWith("//") && !raw.startsWith("/\\") ? raw : null;
+  // Only local paths, checked by the server (web/auth.py safe_next): never another site after logging in.
+  const next = document.body.dataset.next || null;
   const loginForm = document.getElementById("login-form");
   const pwForm = document.getElementById("password-form");
   const message = document.getElementById("message");
