@@ -513,7 +513,7 @@ class Reader:
         comparison = next((q for q, pat in _COMPARE if pat.search(body)), None)
         has = self._has(text, body)
         # What the person has is not what they ask about: "我有户口本 结婚证… 给宝宝上户口还差啥".
-        about = body
+        about = strip_request_prefix(body) if body else ""  # "市民问残疾证换领": the agent's frame names no matter
         for item in has:
             about = about.replace(item, " ")
         found = self.lookup.find(self._expand(about or text))
