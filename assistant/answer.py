@@ -27,6 +27,7 @@ HOTLINE = "12345"
 GUIDE_QTYPES = ["materials", "conditions", "process", "time", "fee", "where", "scope", "booking"]  # answer order
 FLAG = "（待核实）"
 MAX_POLICY_CHARS = 400  # a whole clause chunk fits; trimming risked cutting the very figure asked for
+BUBBLE_POLICY_CHARS = 200  # the first bubble: the sentences that share most words with the question
 
 
 @dataclass
@@ -375,9 +376,11 @@ def policy_excerpt(p: Passage, query: str, limit: int = MAX_POLICY_CHARS) -> str
         return body
     sentences = [s for s in re.split(r"(?<=[。；;！？])", body) if s.strip()]
     q = set(tokenize(query))
-    # Longer shared words say more than single characters.
+    counts = bool(re.search(r"多少|几[个项件次年月天]|数量|比例", query))
+    # Longer shared words say more than single characters; asked "多少", a sentence with a figure answers.
     def overlap(i: int) -> float:
-        return sum(len(t) for t in q & set(tokenize(sentences[i])))
+        shared = sum(len(t) for t in q & set(tokenize(sentences[i])))
+        return shared + (2 * len(re.findall(r"\d+", sentences[i])) if counts and shared else 0)
     ranked = sorted(range(len(sentences)), key=lambda i: (-overlap(i), i))
     keep, total = set(), 0
     for i in ranked:
@@ -460,7 +463,7 @@ class Answerer:
             g = self.guides[about]
             if place in DISTRICTS.values() and g.kind == "matter" and (asked in ("where", "scope", None) or reading.is_question):
                 # "能在集美办吗" about the matter under discussion: that matter, in that district.
-                return self._district(g, place, hits)
+                return self._district(g, place, hits, reading.text)
             if (asked and not place) or reading.back_ref or reading.person or \
                     (len(text) <= 16 and (top is None or top.doc_id == about or conf < self.min_confidence + 0.15)):
                 target = about
@@ -479,7 +482,7 @@ class Answerer:
             if not asked and named and context.matter and context.qtype and target != context.matter \
                     and (len(text) <= 8 or re.search(r"呢[?？]?$", text)):
                 qt = context.qtype  # "那港澳通行证呢？" asks the previous question of a new matter
-            quote = None
+            quote, extra = None, None
             if g.kind != "matter":
                 # A service rule or centre is described, not asked by type; its policy clause
                 # (when retrieved) is quoted so the answer carries the exact wording. Booking
@@ -489,8 +492,10 @@ class Answerer:
                                and h.passage.region in ("厦门市", g.region)), None)
                 if clause is not None and self.confidence([h for h in hits if h.passage is clause], text) >= self.min_confidence:
                     quote = f"政策原文：{policy_excerpt(clause, text, 200)}（{cite(clause)}）"
+                    if asked == "time" and clause.deadline:
+                        extra = [f"完成时限：{clause.deadline}（{cite(clause)}）"]  # "什么时候建成"
             also = tuple(q for q in reading.qtypes if q != qt and q in GUIDE_QTYPES) if asked and not qtype else ()
-            return self._guide(g, qt, max(conf, 0.9 if named else conf), None, hits, also, quote)
+            return self._guide(g, qt, max(conf, 0.9 if named else conf), extra, hits, also, quote, reading.text)
 
         policy = [h for h in hits if h.passage.source_type == "policy"]
         if policy and conf >= self.min_confidence:
@@ -509,17 +514,26 @@ class Answerer:
             return topics[-2]
         return context.matter or topics[-1]
 
+    @staticmethod
+    def _said_as(g: Guide, said: str, body: str) -> str:
+        """The citizen's own word for the matter ("社保卡") once beside the official name, so the answer
+        reads as about what they asked."""
+        term = next((t for t in sorted([g.category or "", *g.aliases], key=len, reverse=True)
+                     if len(t) >= 2 and t in said and t not in g.name), None)
+        return body.replace(g.name, f"{g.name}（{term}）", 1) if term and g.name in body else body
+
     def _guide(self, g: Guide, qtype: str, conf: float, extra: list[str] | None = None, hits: list[Hit] | None = None,
-               also: tuple[str, ...] = (), quote: str | None = None) -> Answer:
+               also: tuple[str, ...] = (), quote: str | None = None, said: str = "") -> Answer:
         body, buttons, used, detail = self.composer.run(g, qtype, extra, sorted(also, key=GUIDE_QTYPES.index), quote)
+        body = self._said_as(g, said, body)
         # The articles of held laws the stated facts rest on: the chat shows each as 「依据」.
         return Answer("guide", body, buttons, g.id, qtype, conf, [guide_ref(g), *article_sources(g, used)], hits or [],
                       matters=[g.id], facts=used, detail=detail)
 
-    def _district(self, g: Guide, district: str, hits: list[Hit]) -> Answer:
+    def _district(self, g: Guide, district: str, hits: list[Hit], said: str = "") -> Answer:
         """"能在集美办吗" about the matter under discussion: whether and where, in that district."""
         used: list[str] = ["scope"]
-        lines = [self.composer.district_line(g, district)]
+        lines = [self._said_as(g, said, self.composer.district_line(g, district))]
         note = unconfirmed_note(g, used)
         lines += [note] if note else []
         lines.append(short_source_line(g, used))
@@ -571,14 +585,21 @@ class Answerer:
 
     def _policy_answer(self, hit: Hit, text: str, conf: float, hits: list[Hit], asked: str | None) -> Answer:
         p = hit.passage
-        lines = [x for x in (region_note(p.region), policy_excerpt(p, text)) if x]
+        # The bubble: the clause's sentences that answer the question; the whole clause, who is
+        # responsible and by when are one tap away.
+        # Asked for a figure, the clause keeps every sentence that has one (cutting could drop the very figure).
+        limit = MAX_POLICY_CHARS if re.search(r"多少|几[个项件次年月天]|数量|比例", text) else BUBBLE_POLICY_CHARS
+        lines = [x for x in (region_note(p.region), policy_excerpt(p, text, limit)) if x]
+        lines.append(f"来源：{cite(p)}（{p.title}）")
+        more = [policy_excerpt(p, text)] if len(p.text) > limit else []
         if p.responsible:
-            lines.append(p.responsible if "：" in p.responsible else f"责任单位：{p.responsible}")
+            more.append(p.responsible if "：" in p.responsible else f"责任单位：{p.responsible}")
         if p.deadline:
-            lines.append(f"完成时限：{p.deadline}")
-        lines.append(f"来源：{cite(p)}（{p.title}，{p.issuer}，{p.date}）")
+            more.append(f"完成时限：{p.deadline}")
+        more.append(f"来源：{cite(p)}（{p.title}，{p.issuer}，{p.date}）")
         src = {"type": "policy", "id": p.id, "doc_number": p.doc_number, "clause": p.clause, "title": p.title}
-        return Answer("policy", "\n".join(lines), [Button("转人工", "/human_handoff")], None, asked, conf, [src], hits)
+        return Answer("policy", "\n".join(lines), [Button("转人工", "/human_handoff")], None, asked, conf, [src], hits,
+                      detail="\n".join(more))
 
     def _clarify(self, options: list[Guide], asked: str | None, prompt: str) -> Answer:
         qt = asked or "general"
