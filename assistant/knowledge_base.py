@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from assistant import audit
 from assistant.db import KnowledgeRevision
-from knowledge.guides import Problem, parse_guide
+from knowledge.guides import SAFE_LOADER, Problem, parse_guide
 from knowledge.policies import PolicyDocument, document_passages
 from knowledge.schema import FIELD_LABELS
 
@@ -119,7 +119,7 @@ def revision(session: Session, kind: str, key: str, number: int) -> KnowledgeRev
 
 
 def guide_data(rev: KnowledgeRevision) -> dict:
-    return yaml.safe_load(rev.content) or {}
+    return yaml.load(rev.content, Loader=SAFE_LOADER) or {}
 
 
 # ---------- writing ----------

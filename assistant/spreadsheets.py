@@ -555,8 +555,11 @@ def _show(value) -> str:
     if value in (None, "", [], {}):
         return "（空）"
     if isinstance(value, (dict, list)):
-        return yaml.safe_dump(value, allow_unicode=True, sort_keys=False, width=10_000).strip()
+        return yaml.dump(value, Dumper=_DUMPER, allow_unicode=True, sort_keys=False, width=10_000).strip()
     return str(value)
+
+
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def _problem_column(p: Problem, columns: dict[str, str]) -> str:
@@ -738,24 +741,23 @@ def rows_of(guides: list[dict], materials_in_cell: bool) -> tuple[list[str], lis
 
 def to_xlsx(guides: list[dict]) -> bytes:
     import openpyxl
-    from openpyxl.styles import Alignment, Font
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
 
     headers, main, mats = rows_of(guides, materials_in_cell=False)
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = MAIN_SHEET
-    ms = wb.create_sheet(MATERIAL_SHEET)
-    for sheet, head, rows in ((ws, headers, main), (ms, list(MATERIAL_COLUMNS), mats)):
-        sheet.append(head)
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        for row in rows:
-            sheet.append([_escape(v) for v in row])
-        for row in sheet.iter_rows(min_row=2):
-            for cell in row:
-                cell.data_type = "s"  # text, never a formula or a number Excel would reformat
-                cell.alignment = Alignment(wrap_text=True, vertical="top")
+    wb = openpyxl.Workbook(write_only=True)  # streams rows: thousands of guides in seconds
+    for title, head, rows in ((MAIN_SHEET, headers, main), (MATERIAL_SHEET, list(MATERIAL_COLUMNS), mats)):
+        sheet = wb.create_sheet(title)
         sheet.freeze_panes = "B2"
+        bold = []
+        for h in head:
+            cell = WriteOnlyCell(sheet, value=h)
+            cell.font = Font(bold=True)
+            bold.append(cell)
+        sheet.append(bold)
+        for row in rows:
+            # Text that starts like a formula is escaped, so every cell is stored as a string.
+            sheet.append([_escape(v) if v else None for v in row])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

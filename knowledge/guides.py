@@ -14,6 +14,10 @@ from pydantic import ValidationError
 
 from knowledge.schema import FIELD_LABELS, Guide, Passage
 
+# libyaml's safe loader when available (same result, ~20× faster: thousands of guides are validated
+# on a spreadsheet import).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 # Pydantic error types → what an admin should read.
 _MESSAGES = {
     "missing": "缺少必填字段",
@@ -75,7 +79,7 @@ def validate_data(file: str, data: dict) -> tuple[Guide | None, list[Problem]]:
 
 def parse_guide(path: Path) -> tuple[Guide | None, list[Problem]]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         return None, [Problem(path.name, "(整个文件)", f"不是有效的 YAML/UTF-8 文本: {exc}".splitlines()[0])]
     if not isinstance(data, dict):
