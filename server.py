@@ -36,6 +36,8 @@ from web.deps import SettingsDep
 
 log = logging.getLogger("banshitong.server")
 MAX_BODY = 64 * 1024  # a chat message is at most a few thousand characters
+# Routes that take a file have their own named limit; the route reports a file too large in Chinese.
+UPLOAD_PATHS = {"/admin/guides/import": lambda s: s.max_import_mb * 1024 * 1024 + 64 * 1024}  # + the form's own fields
 
 
 # ---------- app ----------
@@ -107,8 +109,10 @@ class EdgeMiddleware:
             await send(message)
 
         length = Headers(scope=scope).get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            response = JSONResponse({"detail": f"请求内容过大（上限 {MAX_BODY // 1024} KB）"}, status_code=413)
+        limit = UPLOAD_PATHS[path](get_settings()) if path in UPLOAD_PATHS else MAX_BODY
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+            response = JSONResponse({"detail": f"请求内容过大（上限 {size}）"}, status_code=413)
             return await response(scope, receive, send_with_headers)
         await self.app(scope, receive, send_with_headers)
 

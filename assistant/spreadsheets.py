@@ -800,3 +800,46 @@ EXAMPLE = {
 def template_xlsx() -> bytes:
     """The columns and one example row (clearly marked 〔示例〕), generated so it always matches the schema."""
     return to_xlsx([_canonical(EXAMPLE)])
+
+
+# ---------- an upload between its dry run and the admin's confirmation ----------
+STASH_TTL = 2 * 3600  # an admin reads the dry run, adjusts the mapping and confirms within this time
+
+
+def stash(store, filename: str, data: bytes, author: str) -> str:
+    """Keep the uploaded file in the shared store (any worker or replica may get the confirmation)."""
+    import base64
+    import json
+    import secrets
+
+    token = secrets.token_urlsafe(18)
+    store.set(f"sheet-import:{token}", json.dumps({"filename": filename, "author": author, "mapping": None,
+                                                   "data": base64.b64encode(data).decode()}), STASH_TTL)
+    return token
+
+
+def unstash(store, token: str, author: str) -> dict | None:
+    """The stashed upload ({filename, data, mapping}) of this admin, or None (unknown, expired, someone else's)."""
+    import base64
+    import json
+
+    raw = store.get(f"sheet-import:{token}") if re.fullmatch(r"[\w-]{10,64}", token or "") else None
+    if not raw:
+        return None
+    entry = json.loads(raw)
+    if entry.get("author") != author:
+        return None
+    entry["data"] = base64.b64decode(entry["data"])
+    return entry
+
+
+def remember_mapping(store, token: str, entry: dict, mapping: list[str]) -> None:
+    import base64
+    import json
+
+    store.set(f"sheet-import:{token}", json.dumps({**entry, "mapping": mapping,
+                                                   "data": base64.b64encode(entry["data"]).decode()}), STASH_TTL)
+
+
+def forget(store, token: str) -> None:
+    store.set(f"sheet-import:{token}", "", 1)

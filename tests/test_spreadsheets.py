@@ -240,3 +240,97 @@ def test_the_template_has_every_column_and_one_clearly_marked_example_that_valid
     with db() as s:
         run = sp.dry_run(s, sheets)
     assert run.ok and run.counts["new"] == 1
+
+
+# ---------- the admin pages (in-process, no engine: pages only) ----------
+from tests.test_admin import client, login  # noqa: E402,F401  (the fixture uses this module's seeded `db`)
+
+
+def _upload(client, name: str, data: bytes, follow: bool = False):
+    return client.post("/admin/guides/import", files={"file": (name, data)}, follow_redirects=follow)
+
+
+def test_pages_upload_the_template_show_the_dry_run_then_confirm_writes_once(client, db):
+    login(client, "admin1", "pw-admin-1")
+    page = client.get("/admin/guides/import")
+    assert page.status_code == 200 and "/admin/guides/template.xlsx" in page.text
+    template = client.get("/admin/guides/template.xlsx")
+    assert template.headers["content-type"].startswith(sp.XLSX_TYPE)
+    before = revisions(db)
+    r = _upload(client, "模板.xlsx", template.content)
+    assert r.status_code == 303 and r.headers["location"].startswith("/admin/guides/import/")
+    dry = client.get(r.headers["location"])
+    assert dry.status_code == 200
+    assert "新建 1 篇，修改 0 篇，未变 0 篇，有错误 0 行" in dry.text and "〔示例〕某某证明开具" in dry.text
+    assert "确认导入" in dry.text and revisions(db) == before  # nothing written by looking
+
+    # The admin maps the 监督投诉电话 column away: the guide is still valid, the mapping sticks.
+    with db() as s:
+        headers = read("t.xlsx", template.content).main.headers
+    mapping = {f"map-{i}": f for i, f in enumerate(sp.guess_mapping(headers))}
+    mapping[f"map-{headers.index('监督投诉电话')}"] = ""
+    r2 = client.post(r.headers["location"], data=mapping, follow_redirects=True)
+    assert r2.status_code == 200 and '<option value="" selected>（不导入）</option>' in r2.text
+    done = client.post(r.headers["location"] + "/confirm", follow_redirects=False)
+    assert done.status_code == 303 and "/admin/guides?msg=" in done.headers["location"]
+    with db() as s:
+        rev = kb.current(s, kb.GUIDE, "example-matter")
+        assert (rev.author, rev.reason) == ("admin1", "表格导入：模板.xlsx")
+        assert "complaint_phone" not in kb.guide_data(rev) and kb.guide_data(rev)["fee"] == "免费"
+    assert revisions(db) == before + 1
+    assert client.get(r.headers["location"]).status_code == 404  # the upload is used up
+
+
+def test_pages_refuse_a_bad_file_with_its_message_and_a_file_with_errors_cannot_be_confirmed(client, db):
+    login(client, "admin1", "pw-admin-1")
+    r = _upload(client, "guides.pdf", b"%PDF-1.4")
+    assert r.status_code == 422 and "只支持 Excel (.xlsx) 和 CSV (.csv) 文件" in r.text
+    rows = [["事项编码", "事项名称", "到现场次数", "信息来源"], ["bad-row", "〔示例〕坏行", "九次", "甲 | 甲指南"]]
+    r = _upload(client, "bad.csv", csv_bytes(rows))
+    dry = client.get(r.headers["location"])
+    assert "第2行 C列“到现场次数”：应为整数" in dry.text and "确认导入" not in dry.text
+    before = revisions(db)
+    refused = client.post(r.headers["location"] + "/confirm")
+    assert refused.status_code == 422 and "未导入任何事项" in refused.text
+    assert revisions(db) == before
+
+
+def test_pages_export_round_trips_and_someone_elses_upload_is_not_found(client, db):
+    login(client, "admin1", "pw-admin-1")
+    blob = client.get("/admin/guides/export.xlsx").content
+    r = _upload(client, "export.xlsx", blob)
+    assert "新建 0 篇，修改 0 篇，未变 57 篇" in client.get(r.headers["location"]).text
+    csv_blob = client.get("/admin/guides/export.csv")
+    assert csv_blob.headers["content-type"].startswith("text/csv") and csv_blob.content.startswith(b"\xef\xbb\xbf")
+    assert client.get("/admin/guides/export.ods").status_code == 404
+    login(client, "agent1", "pw-agent-1")
+    assert client.get(r.headers["location"], follow_redirects=False).status_code == 303  # not an admin
+
+
+def test_an_upload_over_the_named_limit_is_refused_by_the_body_cap(client, monkeypatch):
+    from settings import get_settings
+
+    login(client, "admin1", "pw-admin-1")
+    monkeypatch.setenv("BST_MAX_IMPORT_MB", "1")
+    get_settings.cache_clear()
+    r = _upload(client, "big.csv", b"a" * (2 * MB))
+    assert r.status_code == 413 and "请求内容过大（上限 1 MB）" in r.json()["detail"]
+    get_settings.cache_clear()
+
+
+def test_guide_list_shows_the_oldest_review_filters_and_sorts_overdue_and_the_overview_counts_them(client, db):
+    import datetime as dt
+
+    with db() as s:
+        counts = kb.review_counts(s, 365, today=dt.date(2030, 1, 1))
+        rows = kb.guide_rows(s, max_age_days=365, today=dt.date(2030, 1, 1), review="overdue", sort="review")
+        reviewed = [r for r in kb.guide_rows(s, max_age_days=365) if r["oldest_review"]]
+    assert reviewed and counts["overdue"] == len(reviewed) == len(rows)  # by 2030 every review is overdue
+    assert [r["oldest_review"] for r in rows] == sorted(r["oldest_review"] for r in rows)
+    assert all(r["oldest_review"] <= r["reviewed"] for r in reviewed)
+    login(client, "admin1", "pw-admin-1")
+    page = client.get("/admin/guides", params={"review": "never"})
+    never = [r for r in kb.guide_rows(db(), max_age_days=365) if r["oldest_review"] is None]
+    assert f"共 {len(never)} 篇" in page.text and "从未审核" in page.text
+    overview = client.get("/admin")
+    assert overview.status_code == 200 and f"{len(never)} 篇从未审核" in overview.text
