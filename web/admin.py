@@ -312,7 +312,9 @@ async def import_upload(request: Request, user: AdminPage, session: SessionDep, 
         if upload is None or not getattr(upload, "filename", ""):
             raise sp.BadFile("请选择要导入的表格文件（.xlsx 或 .csv）")
         data = await upload.read(settings.max_import_mb * 1024 * 1024 + 1)
-        sp.read(upload.filename, data, settings.max_import_mb * 1024 * 1024, settings.max_import_rows)
+        # Parsing thousands of rows takes seconds: off the event loop, so chat requests keep flowing.
+        await run_in_threadpool(sp.read, upload.filename, data, settings.max_import_mb * 1024 * 1024,
+                                settings.max_import_rows)
     except sp.BadFile as exc:
         return render(request, "guides_import.html", user, status_code=422, run=None, errors=[str(exc)],
                       limit_mb=settings.max_import_mb)
@@ -338,8 +340,8 @@ def import_dry_run(request: Request, token: str, user: AdminPage, session: Sessi
 async def import_mapping(request: Request, token: str, user: AdminPage, session: SessionDep, settings: SettingsDep):
     entry = _stashed(settings, token, user)
     form = await request.form()
-    n = len(sp.read(entry["filename"], entry["data"], settings.max_import_mb * 1024 * 1024,
-                    settings.max_import_rows).main.headers)
+    n = len((await run_in_threadpool(sp.read, entry["filename"], entry["data"], settings.max_import_mb * 1024 * 1024,
+                                     settings.max_import_rows)).main.headers)
     mapping = [form.get(f"map-{i}") or sp.IGNORE for i in range(n)]
     sp.remember_mapping(publishing._store(settings), token, entry, mapping)
     return RedirectResponse(f"/admin/guides/import/{token}", status_code=303)
@@ -348,12 +350,13 @@ async def import_mapping(request: Request, token: str, user: AdminPage, session:
 @pages.post("/guides/import/{token}/confirm")
 async def import_confirm(request: Request, token: str, user: AdminPage, session: SessionDep, settings: SettingsDep):
     entry = _stashed(settings, token, user)
-    sheets = sp.read(entry["filename"], entry["data"], settings.max_import_mb * 1024 * 1024, settings.max_import_rows)
+    sheets = await run_in_threadpool(sp.read, entry["filename"], entry["data"], settings.max_import_mb * 1024 * 1024,
+                                     settings.max_import_rows)
     try:
         result = await run_in_threadpool(sp.apply, session, sheets, entry.get("mapping"), user.username)
     except sp.NotImported as exc:
         session.rollback()
-        return _import_view(request, user, session, settings, token, entry, status_code=422, error=str(exc))
+        return await run_in_threadpool(_import_view, request, user, session, settings, token, entry, 1, 422, str(exc))
     session.commit()
     sp.forget(publishing._store(settings), token)
     done = (f"已导入《{entry['filename']}》：新建 {result['new']} 篇，修改 {result['changed']} 篇，"
