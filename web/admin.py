@@ -109,7 +109,7 @@ SOURCE_FIELDS = ("key", "title", "doc_number", "issued", "seen", "url", "notes")
 PROVENANCE_FIELDS = ("fact", "source", "clause", "reviewed", "check")
 LINE_FIELDS = ("aliases", "questions", "conditions", "steps", "legal_basis")
 TEXT_FIELDS = ("name", "category", "summary", "department", "applicants", "time_notes", "fee", "scope", "scope_notes",
-               "phone", "region")
+               "phone", "region", "matter_type", "complaint_phone")
 
 
 def choices(field_name: str, model=schema.Guide) -> list[str]:
