@@ -291,6 +291,7 @@ def import_page(request: Request, user: AdminPage, settings: SettingsDep):
 
 def _import_view(request, user, session, settings, token: str, entry: dict, page: int = 1, status_code: int = 200,
                  error: str = ""):
+    _ensure_seeded(session)
     sheets = sp.read(entry["filename"], entry["data"], settings.max_import_mb * 1024 * 1024, settings.max_import_rows)
     run = sp.dry_run(session, sheets, entry.get("mapping"))
     session.rollback()  # a dry run: nothing of it stays
@@ -306,6 +307,7 @@ def _import_view(request, user, session, settings, token: str, entry: dict, page
 
 @pages.post("/guides/import")
 async def import_upload(request: Request, user: AdminPage, session: SessionDep, settings: SettingsDep):
+    _ensure_seeded(session)  # a fresh database starts from the repository's guides, then the file changes them
     form = await request.form()
     upload = form.get("file")
     try:
@@ -350,6 +352,7 @@ async def import_mapping(request: Request, token: str, user: AdminPage, session:
 @pages.post("/guides/import/{token}/confirm")
 async def import_confirm(request: Request, token: str, user: AdminPage, session: SessionDep, settings: SettingsDep):
     entry = _stashed(settings, token, user)
+    _ensure_seeded(session)
     sheets = await run_in_threadpool(sp.read, entry["filename"], entry["data"], settings.max_import_mb * 1024 * 1024,
                                      settings.max_import_rows)
     try:
