@@ -96,8 +96,8 @@ def real_guides() -> list[dict]:
 def synthetic_guides(n: int = 2000, seed: int = 20, lean: bool = False) -> list[dict]:
     """N clearly synthetic guides (ids synth-NNNN, names 〔示例〕…), the same for the same n and seed.
 
-    lean: only name, alias, summary, department, one or two materials and the fee (two passages per
-    guide), for a browser test that must build its index in reasonable time."""
+    lean: only name, alias, summary and two materials (two passages per guide: overview, materials), for
+    a browser test that must build its index in reasonable time."""
     rng = random.Random(seed)
     real = real_guides()
     taken = {t for g in real for t in (g["name"], *g["aliases"])}
@@ -123,7 +123,10 @@ def synthetic_guides(n: int = 2000, seed: int = 20, lean: bool = False) -> list[
             "department": dept, "materials": mats, "fee": base.get("fee") or "免费",
             "sources": {"示例数据": {"title": f"{MARK}城市规模测试生成的数据（非真实办事指南）"}},
             "provenance": {"materials": {"check": "示例数据，未核实。"}}}
-        if not lean:
+        if lean:
+            for k in ("questions", "department", "fee"):
+                g.pop(k)
+        else:
             b = copy.deepcopy(base)
             name_re = re.compile("|".join(re.escape(t) for t in sorted({b["name"], *b["aliases"]}, key=len, reverse=True)))
             for extra in rng.sample(EXTRA_MATERIALS, 2):
