@@ -121,7 +121,8 @@ def test_admin_imports_2000_matters_from_the_template_builds_compares_and_publis
     # The template, filled in as an admin would: its example row replaced by the city's matters.
     with page.expect_download() as dl:
         page.get_by_role("link", name="下载模板（.xlsx，含一行示例）").click()
-    wb = openpyxl.load_workbook(dl.value.path())
+    assert dl.value.suggested_filename == "guide-template.xlsx"
+    wb = openpyxl.load_workbook(io.BytesIO(open(dl.value.path(), "rb").read()))  # the saved download has no extension
     main, mats = wb[sp.MAIN_SHEET], wb[sp.MATERIAL_SHEET]
     headers = [c.value for c in main[1]]
     fields = sp.guess_mapping(headers)
