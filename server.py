@@ -94,13 +94,16 @@ class BodyTooLarge(HTTPException):
 
 def body_limit(path: str) -> int:
     """The request-body cap of a path: policy-document uploads may be as large as the knowledge
-    base accepts (knowledge_base.MAX_UPLOAD) plus the form around the file; everything else is
+    base accepts (knowledge_base.MAX_UPLOAD) plus the form around the file; a guide spreadsheet as
+    large as settings.max_import_mb (the route says a file too large in Chinese); everything else is
     a chat message or a form of a few fields."""
+    if path == "/admin/guides/import":
+        return get_settings().max_import_mb * 2**20 + 64 * 1024
     return UPLOAD_BODY if path.startswith("/admin/documents") else MAX_BODY
 
 
 def _too_large_text(limit: int) -> str:
-    return f"请求内容过大（上限 {limit // 1024} KB）" if limit < UPLOAD_BODY else f"文件过大（上限 {MAX_UPLOAD // 2**20} MB）"
+    return f"请求内容过大（上限 {limit // 1024} KB）" if limit < UPLOAD_BODY else f"文件过大（上限 {limit // 2**20} MB）"
 
 
 def _too_large(path: str, limit: int):

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     # A fact's review (knowledge/guides provenance.*.reviewed) older than this is reported as stale
     # by `python -m knowledge`: rules and fees change, a check from years ago proves little.
     fact_review_max_age_days: int = 365
+    # Guide spreadsheets (.xlsx/.csv) imported on /admin/guides/import: the largest file and the most rows
+    # accepted. The app's body-size cap (server.py) lets that route's uploads through up to this size.
+    max_import_mb: int = 20
+    max_import_rows: int = 5000
     # Extra closed days beyond China's holiday calendar, e.g. BST_CLOSED_DATES='["2026-12-31"]'.
     closed_dates: list[dt.date] = []
 

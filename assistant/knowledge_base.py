@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from assistant import audit
 from assistant.db import KnowledgeRevision
 from knowledge.grounding import CONTRADICTED, check_guide, contradiction
-from knowledge.guides import Problem, parse_guide
+from knowledge.guides import SAFE_LOADER, Problem, parse_guide
 from knowledge.policies import PolicyDocument, document_passages
 from knowledge.schema import FIELD_LABELS
 
@@ -129,7 +129,7 @@ def revision(session: Session, kind: str, key: str, number: int) -> KnowledgeRev
 
 
 def guide_data(rev: KnowledgeRevision) -> dict:
-    return yaml.safe_load(rev.content) or {}
+    return yaml.load(rev.content, Loader=SAFE_LOADER) or {}
 
 
 # ---------- writing ----------
@@ -286,20 +286,60 @@ def months_before(today: dt.date, months: int) -> dt.date:
     return dt.date(y, m + 1, min(today.day, 28))
 
 
-def guide_rows(session: Session, older_than_months: int | None = None, today: dt.date | None = None) -> list[dict]:
-    """One row per current guide: category, review date, number of 待核实 facts, last editor."""
-    cutoff = months_before(today or dt.date.today(), older_than_months) if older_than_months else None
+def oldest_review(rev: KnowledgeRevision) -> dt.date | None:
+    """The oldest date a fact of this guide was checked against its source: when its review falls due."""
+    dates = []
+    for p in (guide_data(rev).get("provenance") or {}).values():
+        value = p.get("reviewed") if isinstance(p, dict) else None
+        if isinstance(value, str):
+            try:
+                value = dt.date.fromisoformat(value)
+            except ValueError:
+                value = None
+        if isinstance(value, dt.date):
+            dates.append(value)
+    return min(dates, default=None)
+
+
+REVIEW_FILTERS = {"overdue": "审核已过期", "never": "从未审核", "due": "审核过期或从未审核"}
+
+
+def guide_rows(session: Session, older_than_months: int | None = None, today: dt.date | None = None,
+               max_age_days: int | None = None, review: str = "", sort: str = "") -> list[dict]:
+    """One row per current guide: category, review dates, number of 待核实 facts, last editor.
+
+    With max_age_days a guide is `overdue` when its oldest fact review is older than that (the facts
+    checked longest ago are the ones to check again); review= filters by REVIEW_FILTERS, sort="review"
+    puts the longest-overdue first (never-reviewed guides before all)."""
+    today = today or dt.date.today()
+    cutoff = months_before(today, older_than_months) if older_than_months else None
     rows = []
     for rev in current_all(session, GUIDE):
         data = guide_data(rev)
         reviewed = review_date(rev)
         if cutoff and reviewed and reviewed >= cutoff:
             continue
+        oldest = oldest_review(rev)
+        due = oldest + dt.timedelta(days=max_age_days) if oldest and max_age_days is not None else None
+        overdue = bool(due and due < today)
+        if (review == "overdue" and not overdue) or (review == "never" and oldest) or \
+                (review == "due" and oldest and not overdue):
+            continue
         rows.append({"id": rev.key, "name": data.get("name", rev.key), "category": data.get("category") or "",
-                     "kind": data.get("kind", "matter"), "reviewed": reviewed,
+                     "kind": data.get("kind", "matter"), "reviewed": reviewed, "oldest_review": oldest,
+                     "review_due": due, "overdue": overdue,
                      "needs_check": sum(1 for p in (data.get("provenance") or {}).values() if isinstance(p, dict) and p.get("check")), "editor": rev.author,
                      "edited_at": rev.created_at, "revision": rev.number})
+    if sort == "review":
+        rows.sort(key=lambda r: (r["oldest_review"] is not None, r["oldest_review"] or dt.date.min, r["id"]))
     return rows
+
+
+def review_counts(session: Session, max_age_days: int, today: dt.date | None = None) -> dict:
+    """How many guides are overdue for review and how many were never reviewed (the overview page)."""
+    rows = guide_rows(session, today=today, max_age_days=max_age_days)
+    return {"overdue": sum(r["overdue"] for r in rows), "never": sum(r["oldest_review"] is None for r in rows),
+            "total": len(rows), "max_age_days": max_age_days}
 
 
 def new_guide_template(guide_id: str, name: str) -> str:

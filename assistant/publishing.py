@@ -242,7 +242,8 @@ def _follow(job: Job, db: sessionmaker, settings: Settings) -> None:
         elif line.startswith("[stage] built "):
             job.version = line.split()[-1]
             job.phase, job.done, job.total = "check", 0, 0
-        if line.startswith(("[", "错误")):
+        # Progress and the builder's own errors; of a crash, the exception's last line (not the traceback).
+        if line.startswith(("[", "错误")) or re.match(r"^\w+(\.\w+)*(Error|Exception): ", line):
             job.lines = (job.lines + [line])[-20:]
         _share(job, settings)
         if not job.cancelled and _store(settings).get(f"build:{job.build_id}:cancel"):

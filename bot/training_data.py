@@ -42,14 +42,28 @@ def _annotate(text: str, names: list[str]) -> str:
     return text
 
 
+# The intents are about the wording ("X要带什么"), not the matter: the Answerer finds X in the live
+# index's guides (MatterLookup), so a guide added or renamed after training is still understood.
+# Examples for a few hundred matters teach the wording; beyond that they only lengthen training
+# (2,057 guides would give ~47,000 examples, ~45× today's, and DIET's epochs grow with them), so the
+# templated and per-guide examples come from a seeded sample; every name still goes into the lookup
+# table and the jieba dictionary.
+MAX_EXAMPLE_MATTERS = 300
+
+
 def build(seed: int = 7) -> dict[str, list[str]]:
     rng = random.Random(seed)
     kb = load_knowledge()
     examples: dict[str, list[str]] = {i: [] for i in TEMPLATES}
     names_all: list[str] = []
+    sample = {g.id for g in kb.guides}
+    if len(sample) > MAX_EXAMPLE_MATTERS:
+        sample = set(random.Random(seed).sample(sorted(sample), MAX_EXAMPLE_MATTERS))
     for g in kb.guides:
         names = [n for n in (g.name, *g.aliases) if not any(c in n for c in "[]()（）{}")]
         names_all.extend(names)
+        if g.id not in sample:
+            continue
         for q in g.questions:
             examples[QTYPE_INTENT.get(detect_qtype(q), "ask_general")].append(_annotate(q, names))
         if g.kind != "matter":

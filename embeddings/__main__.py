@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.force and not args.stage and not idx.is_stale(s.index_dir, kb, model_name):
         print(f"index up to date: {idx.current_version(s.index_dir)}")
         return 0
-    path = idx.build(kb, Encoder(s.encoder_dir), s.index_dir, keep=s.keep_index_versions, activate=not args.stage)
+    path = idx.build(kb, Encoder(s.encoder_dir), s.index_dir, keep=s.keep_index_versions, activate=not args.stage,
+                     reuse=not args.force)  # --force re-encodes every passage
     print(f"staged index: {path.name}" if args.stage else f"current index: {path.name}")
     return 0
 

@@ -161,8 +161,45 @@ def _index_moments(index: faiss.Index, step: int = 65536) -> tuple[np.ndarray, n
     return s1 / max(1, n), s2 / max(1, n)
 
 
+def encoder_stamp(encoder: Encoder) -> str:
+    """Identifies the encoder's files (name, size, mtime of each): vectors are reused only from the same files."""
+    import hashlib
+
+    h = hashlib.sha256(encoder.name.encode())
+    for f in sorted(Path(encoder.model_dir).rglob("*")):
+        if f.is_file():
+            st = f.stat()
+            h.update(f"{f.relative_to(encoder.model_dir)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def _reusable_vectors(root: Path, encoder: Encoder, stamp: str) -> dict[str, np.ndarray]:
+    """Passage text → vector from the live version, when the same encoder files built it.
+
+    A city's knowledge base changes a few guides at a time: re-encoding only the passages whose text
+    changed turns a rebuild of thousands of guides from minutes of encoding into seconds."""
+    version = current_version(root)
+    if not version or not (root / version / "manifest.json").exists():
+        return {}
+    try:
+        manifest = json.loads((root / version / "manifest.json").read_text())
+        if manifest.get("encoder_stamp") != stamp:
+            return {}
+        dense = faiss.read_index(str(root / version / "dense.faiss"))
+        if hasattr(dense, "make_direct_map"):
+            dense.make_direct_map()
+        with open(root / version / "passages.jsonl", encoding="utf-8") as f:
+            texts = [passage_text_for_embedding(Passage.model_validate_json(line)) for line in f if line.strip()]
+        if len(texts) != dense.ntotal:
+            return {}
+        vecs = dense.reconstruct_n(0, dense.ntotal)
+    except (OSError, ValueError, RuntimeError):
+        return {}  # unreadable: encode everything
+    return dict(zip(texts, vecs))
+
+
 def build(kb: KnowledgeBase, encoder: Encoder, root: Path, keep: int = 5, activate: bool = True,
-          ann_min: int = ANN_MIN_PASSAGES) -> Path:
+          ann_min: int = ANN_MIN_PASSAGES, reuse: bool = True) -> Path:
     """Build a new version from kb; make it CURRENT if activate. Returns the version directory."""
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(".tmp-*"):  # left behind by a crashed build
@@ -172,16 +209,18 @@ def build(kb: KnowledgeBase, encoder: Encoder, root: Path, keep: int = 5, activa
     name = f"v{stamp}-{kb.fingerprint}"
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
     try:
-        _log(f"encoding {len(kb.passages)} passages with {encoder.name}")
+        stamp = encoder_stamp(encoder)
         texts = [passage_text_for_embedding(p) for p in kb.passages]
-        vecs = np.zeros((0, encoder.dim), dtype=np.float32)
+        known = _reusable_vectors(root, encoder, stamp) if reuse else {}
+        todo = sorted({t for t in texts if t not in known})
+        _log(f"encoding {len(todo)} passages with {encoder.name}" + (
+            f" ({len(texts) - sum(t not in known for t in texts)} of {len(texts)} unchanged, reused)" if known else ""))
         step = 128
-        chunks = []
-        for i in range(0, len(texts), step):
-            chunks.append(encoder.passages(texts[i : i + step]))
-            _log(f"  {min(i + step, len(texts))}/{len(texts)}")
-        if chunks:
-            vecs = np.vstack(chunks)
+        for i in range(0, len(todo), step):
+            known.update(zip(todo[i : i + step], encoder.passages(todo[i : i + step])))
+            _log(f"  {min(i + step, len(todo))}/{len(todo)}")
+        vecs = (np.vstack([known[t] for t in texts]).astype(np.float32) if texts
+                else np.zeros((0, encoder.dim), dtype=np.float32))
         index = dense_index(vecs, ann_min)
         faiss.write_index(index, str(tmp / "dense.faiss"))
         mean, second = moments(vecs)
@@ -196,7 +235,8 @@ def build(kb: KnowledgeBase, encoder: Encoder, root: Path, keep: int = 5, activa
             "version": name, "format": FORMAT, "model": encoder.name, "dimensions": encoder.dim,
             "fingerprint": kb.fingerprint, "checksums": kb.checksums, "passages": len(kb.passages),
             "guides": len(kb.guides), "dense_index": type(index).__name__, "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "build_seconds": round(time.perf_counter() - t0, 1),
+            "build_seconds": round(time.perf_counter() - t0, 1), "encoder_stamp": stamp,
+            "encoded_passages": len(todo),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
         for f in tmp.iterdir():  # make the files durable before the rename publishes them

@@ -14,6 +14,10 @@ from pydantic import ValidationError
 
 from knowledge.schema import FIELD_LABELS, Guide, Passage
 
+# libyaml's safe loader when available (same result, ~20× faster: thousands of guides are validated
+# on a spreadsheet import).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 # Pydantic error types → what an admin should read.
 _MESSAGES = {
     "missing": "缺少必填字段",
@@ -57,15 +61,10 @@ def _field_name(loc: tuple) -> str:
     return " > ".join(parts) or "(整个文件)"
 
 
-def parse_guide(path: Path) -> tuple[Guide | None, list[Problem]]:
+def validate_data(file: str, data: dict) -> tuple[Guide | None, list[Problem]]:
+    """A guide from already-parsed data (a YAML file, a spreadsheet row), problems in the admins' words."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        return None, [Problem(path.name, "(整个文件)", f"不是有效的 YAML/UTF-8 文本: {exc}".splitlines()[0])]
-    if not isinstance(data, dict):
-        return None, [Problem(path.name, "(整个文件)", "文件内容应为键值对（字段: 值）")]
-    try:
-        guide = Guide.model_validate(data)
+        return Guide.model_validate(data), []
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -74,7 +73,19 @@ def parse_guide(path: Path) -> tuple[Guide | None, list[Problem]]:
                 msg += f"，可选: {err.get('ctx', {}).get('expected', '')}"
             elif err["type"] == "value_error":
                 msg = err["msg"].removeprefix("Value error, ")
-            problems.append(Problem(path.name, _field_name(err["loc"]), msg))
+            problems.append(Problem(file, _field_name(err["loc"]), msg))
+        return None, problems
+
+
+def parse_guide(path: Path) -> tuple[Guide | None, list[Problem]]:
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        return None, [Problem(path.name, "(整个文件)", f"不是有效的 YAML/UTF-8 文本: {exc}".splitlines()[0])]
+    if not isinstance(data, dict):
+        return None, [Problem(path.name, "(整个文件)", "文件内容应为键值对（字段: 值）")]
+    guide, problems = validate_data(path.name, data)
+    if guide is None:
         return None, problems
     if path.stem != guide.id:
         return None, [Problem(path.name, "编号(id)", f"文件名应与编号一致: {guide.id}.yaml")]

@@ -112,6 +112,7 @@ class Guide(_Strict):
     kind: Kind = "matter"
     name: str = Field(min_length=2)
     category: str | None = None  # matters sharing a category are told apart by asking (结婚/离婚/补领)
+    matter_type: str | None = None  # 事项类型 of the official 事项库 (行政许可, 公共服务 …); informational
     region: Region = "厦门市"
     aliases: list[str] = Field(default_factory=list)
     questions: list[str] = Field(default_factory=list)
@@ -132,6 +133,7 @@ class Guide(_Strict):
     appointment: Appointment | None = None
     locations: list[Location] = Field(default_factory=list)
     phone: str | None = None
+    complaint_phone: str | None = None  # 监督投诉电话 (a standard element of every 办事指南)
     legal_basis: list[str] = Field(default_factory=list)
     sources: dict[str, Source] = Field(min_length=1)
     provenance: dict[str, Provenance] = Field(default_factory=dict)
@@ -248,7 +250,8 @@ FIELD_LABELS = {
     "applicants": "申请对象", "conditions": "办理条件", "materials": "申请材料", "steps": "办理流程",
     "legal_limit": "法定时限", "promised_limit": "承诺时限", "time_notes": "时限说明", "fee": "收费标准",
     "trips": "跑动次数", "channels": "办理渠道", "scope": "通办范围", "scope_notes": "通办说明",
-    "appointment": "预约方式", "locations": "办理地点", "phone": "咨询电话", "legal_basis": "设定依据",
+    "appointment": "预约方式", "locations": "办理地点", "phone": "咨询电话",
+    "matter_type": "事项类型", "complaint_phone": "监督投诉电话", "copies": "份数", "form": "材料形式", "legal_basis": "设定依据",
     "sources": "信息来源", "provenance": "事实来源", "source": "来源", "clause": "条款",
     "reviewed": "审核日期", "check": "待核实说明", "seen": "查阅日期", "issued": "发布日期",
 }

@@ -137,3 +137,24 @@ def test_above_the_ann_threshold_the_dense_side_is_ivf_and_answers_alike(tmp_pat
         assert [h.passage.id for h in b] == [h.passage.id for h in a]
         assert [h.dense for h in b] == pytest.approx([h.dense for h in a], abs=1e-5)
     assert by_ann.run("护照过期了怎么换", k=1)[0].passage.doc_id == "passport"
+
+
+def test_a_rebuild_encodes_only_the_passages_whose_text_changed(tmp_path, small_kb, engine, monkeypatch):
+    import numpy as np
+
+    first = idx.build(small_kb, engine.encoder, tmp_path)
+    one = small_kb.passages[0]
+    edited = dataclasses.replace(small_kb, passages=[one.model_copy(update={"text": one.text + "（已更新）"}),
+                                                     *small_kb.passages[1:]])
+    encoded = []
+    real = engine.encoder.passages
+    monkeypatch.setattr(engine.encoder, "passages", lambda texts: encoded.extend(texts) or real(texts))
+    second = idx.build(edited, engine.encoder, tmp_path)
+    assert len(encoded) == 1 and "（已更新）" in encoded[0]
+    a, b = idx.load(tmp_path, first.name), idx.load(tmp_path, second.name)
+    va, vb = a.dense.reconstruct_n(0, a.dense.ntotal), b.dense.reconstruct_n(0, b.dense.ntotal)
+    assert np.allclose(va[1:], vb[1:], atol=1e-6) and not np.allclose(va[0], vb[0], atol=1e-3)
+    fresh = idx.build(edited, engine.encoder, tmp_path, reuse=False)  # --force: everything again
+    assert len(encoded) == 1 + len(edited.passages)
+    vf = idx.load(tmp_path, fresh.name).dense
+    assert np.allclose(vf.reconstruct_n(0, vf.ntotal), vb, atol=1e-4)

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from assistant import insights, publishing
+from assistant import spreadsheets as sp
 from assistant import knowledge_base as kb
 from assistant.db import GoldenQuestion, IndexBuild, StaffUser, sessions
 from embeddings import index as idx
@@ -109,7 +110,7 @@ SOURCE_FIELDS = ("key", "title", "doc_number", "issued", "seen", "url", "notes")
 PROVENANCE_FIELDS = ("fact", "source", "clause", "reviewed", "check")
 LINE_FIELDS = ("aliases", "questions", "conditions", "steps", "legal_basis")
 TEXT_FIELDS = ("name", "category", "summary", "department", "applicants", "time_notes", "fee", "scope", "scope_notes",
-               "phone", "region")
+               "phone", "region", "matter_type", "complaint_phone")
 
 
 def choices(field_name: str, model=schema.Guide) -> list[str]:
@@ -246,14 +247,15 @@ def _grounding(data: dict) -> dict[str, list]:
 
 # ---------- pages: overview ----------
 @pages.get("")
-def overview_page(request: Request, user: AdminPage, session: SessionDep, days: int = 30):
+def overview_page(request: Request, user: AdminPage, session: SessionDep, settings: SettingsDep, days: int = 30):
     days = max(7, min(days, 365))
-    o = insights.overview(session, days)
     _ensure_seeded(session)
+    reviews = kb.review_counts(session, settings.fact_review_max_age_days)
+    o = insights.overview(session, days)
     names = insights.matter_names(session)
     kinds = [("answered", "已回答"), ("refused", "未能回答"), ("handoff", "转人工"), ("other", "其他（寒暄、预约等）")]
     total_votes = o["votes"]["up"] + o["votes"]["down"]
-    return render(request, "overview.html", user, o=o, days=days,
+    return render(request, "overview.html", user, o=o, days=days, reviews=reviews,
                   per_day=charts.columns([(d.strftime("%m-%d"), n) for d, n in o["days"]], f"近{days}天每日提问数"),
                   outcomes=charts.bars([(label, o["outcomes"][k]) for k, label in kinds], "回答结果",
                                        colors=charts.PALETTE, keys=[k for k, _ in kinds]),
@@ -275,11 +277,120 @@ def _months(value: str) -> int | None:
 
 
 @pages.get("/guides")
-def guides_page(request: Request, user: AdminPage, session: SessionDep, older_than: str = ""):
+def guides_page(request: Request, user: AdminPage, session: SessionDep, settings: SettingsDep, older_than: str = "",
+                review: str = "", sort: str = "", msg: str = ""):
     _ensure_seeded(session)
     months = _months(older_than)
-    rows = kb.guide_rows(session, months)
-    return render(request, "guides.html", user, rows=rows, older_than=months or "")
+    review = review if review in kb.REVIEW_FILTERS else ""
+    sort = "review" if sort == "review" else ""
+    rows = kb.guide_rows(session, months, max_age_days=settings.fact_review_max_age_days, review=review, sort=sort)
+    return render(request, "guides.html", user, rows=rows, older_than=months or "", review=review, sort=sort,
+                  review_filters=kb.REVIEW_FILTERS, max_age_days=settings.fact_review_max_age_days, msg=msg)
+
+
+# ---------- pages: guides as spreadsheets (import with a dry run, export, template) ----------
+IMPORT_PAGE_ROWS = 100  # rows of the dry run per page (a city's file has thousands)
+
+
+def _sheet_response(data: bytes, name: str, fmt: str) -> Response:
+    media = sp.XLSX_TYPE if fmt == "xlsx" else "text/csv; charset=utf-8"
+    return Response(data, media_type=media, headers={"Content-Disposition": f"attachment; filename={name}.{fmt}"})
+
+
+@pages.get("/guides/template.xlsx")
+def guides_template(user: AdminPage):
+    return _sheet_response(sp.template_xlsx(), "guide-template", "xlsx")
+
+
+@pages.get("/guides/export.{fmt}")
+def guides_export(fmt: str, user: AdminPage, session: SessionDep):
+    if fmt not in ("xlsx", "csv"):
+        raise HTTPException(404, "只能导出 .xlsx 或 .csv")
+    _ensure_seeded(session)
+    return _sheet_response(sp.export(session, fmt), f"guides-{dt.date.today().isoformat()}", fmt)
+
+
+@pages.get("/guides/import")
+def import_page(request: Request, user: AdminPage, settings: SettingsDep):
+    return render(request, "guides_import.html", user, run=None, errors=[], limit_mb=settings.max_import_mb)
+
+
+def _import_view(request, user, session, settings, token: str, entry: dict, page: int = 1, status_code: int = 200,
+                 error: str = ""):
+    _ensure_seeded(session)
+    sheets = sp.read(entry["filename"], entry["data"], settings.max_import_mb * 1024 * 1024, settings.max_import_rows)
+    run = sp.dry_run(session, sheets, entry.get("mapping"))
+    session.rollback()  # a dry run: nothing of it stays
+    shown = [r for r in run.rows if r.status != "unchanged"]
+    shown.sort(key=lambda r: (r.status != "error", r.row))
+    pages_n = max(1, -(-len(shown) // IMPORT_PAGE_ROWS))
+    page = max(1, min(page, pages_n))
+    return render(request, "guides_import.html", user, status_code=status_code, run=run, token=token, errors=[error] if error else [],
+                  rows=shown[(page - 1) * IMPORT_PAGE_ROWS:page * IMPORT_PAGE_ROWS], page=page, pages_n=pages_n,
+                  choices=sp.field_choices(), letters=[sp.column_letter(i) for i in range(len(run.headers))],
+                  limit_mb=settings.max_import_mb)
+
+
+@pages.post("/guides/import")
+async def import_upload(request: Request, user: AdminPage, session: SessionDep, settings: SettingsDep):
+    _ensure_seeded(session)  # a fresh database starts from the repository's guides, then the file changes them
+    form = await request.form()
+    upload = form.get("file")
+    try:
+        if upload is None or not getattr(upload, "filename", ""):
+            raise sp.BadFile("请选择要导入的表格文件（.xlsx 或 .csv）")
+        data = await upload.read(settings.max_import_mb * 1024 * 1024 + 1)
+        # Parsing thousands of rows takes seconds: off the event loop, so chat requests keep flowing.
+        await run_in_threadpool(sp.read, upload.filename, data, settings.max_import_mb * 1024 * 1024,
+                                settings.max_import_rows)
+    except sp.BadFile as exc:
+        return render(request, "guides_import.html", user, status_code=422, run=None, errors=[str(exc)],
+                      limit_mb=settings.max_import_mb)
+    store = publishing._store(settings)
+    token = sp.stash(store, Path(upload.filename).name, data, user.username)
+    return RedirectResponse(f"/admin/guides/import/{token}", status_code=303)
+
+
+def _stashed(settings, token: str, user) -> dict:
+    entry = sp.unstash(publishing._store(settings), token, user.username)
+    if entry is None:
+        raise HTTPException(404, "这次上传已过期或不存在，请重新上传文件")
+    return entry
+
+
+@pages.get("/guides/import/{token}")
+def import_dry_run(request: Request, token: str, user: AdminPage, session: SessionDep, settings: SettingsDep,
+                   page: int = 1):
+    return _import_view(request, user, session, settings, token, _stashed(settings, token, user), page)
+
+
+@pages.post("/guides/import/{token}")
+async def import_mapping(request: Request, token: str, user: AdminPage, session: SessionDep, settings: SettingsDep):
+    entry = _stashed(settings, token, user)
+    form = await request.form()
+    n = len((await run_in_threadpool(sp.read, entry["filename"], entry["data"], settings.max_import_mb * 1024 * 1024,
+                                     settings.max_import_rows)).main.headers)
+    mapping = [form.get(f"map-{i}") or sp.IGNORE for i in range(n)]
+    sp.remember_mapping(publishing._store(settings), token, entry, mapping)
+    return RedirectResponse(f"/admin/guides/import/{token}", status_code=303)
+
+
+@pages.post("/guides/import/{token}/confirm")
+async def import_confirm(request: Request, token: str, user: AdminPage, session: SessionDep, settings: SettingsDep):
+    entry = _stashed(settings, token, user)
+    _ensure_seeded(session)
+    sheets = await run_in_threadpool(sp.read, entry["filename"], entry["data"], settings.max_import_mb * 1024 * 1024,
+                                     settings.max_import_rows)
+    try:
+        result = await run_in_threadpool(sp.apply, session, sheets, entry.get("mapping"), user.username)
+    except sp.NotImported as exc:
+        session.rollback()
+        return await run_in_threadpool(_import_view, request, user, session, settings, token, entry, 1, 422, str(exc))
+    session.commit()
+    sp.forget(publishing._store(settings), token)
+    done = (f"已导入《{entry['filename']}》：新建 {result['new']} 篇，修改 {result['changed']} 篇，"
+            f"未变 {result['unchanged']} 篇。构建并发布索引后生效。")
+    return RedirectResponse(f"/admin/guides?msg={_q(done)}", status_code=303)
 
 
 @pages.get("/guides/new")
