@@ -103,7 +103,7 @@ def body_limit(path: str) -> int:
 
 
 def _too_large_text(limit: int) -> str:
-    return f"请求内容过大（上限 {limit // 1024} KB）" if limit < UPLOAD_BODY else f"文件过大（上限 {limit // 2**20} MB）"
+    return f"请求内容过大（上限 {limit // 1024} KB）" if limit < 2**20 else f"文件过大（上限 {limit // 2**20} MB）"
 
 
 def _too_large(path: str, limit: int):
