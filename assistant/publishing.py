@@ -65,7 +65,9 @@ def golden_questions(session: Session, labelled: bool = False) -> list[dict]:
         out.append({"id": f"adm-{g.id}", "turns": json.loads(g.turns), "must": json.loads(g.must),
                     "must_not": json.loads(g.must_not), "source": "admin"})
     if labelled:
-        out += [{"id": f"lab-{i + 1}", "turns": [x["q"]], "guide": x["guide"], "source": "labelled"}
+        # A labelled question names the guide it is about, or the policy document and clause.
+        out += [{"id": f"lab-{i + 1}", "turns": [x["q"]], "source": "labelled",
+                 **({"guide": x["guide"]} if "guide" in x else {"doc": x["doc"], "clause": x.get("clause")})}
                 for i, x in enumerate(read_jsonl(LABELLED_FILE))]
     return out
 
@@ -94,6 +96,10 @@ def compare(live, candidate, checks: list[dict], progress=lambda i, n: None) -> 
         if "guide" in c:  # labelled retrieval set: the answer must be about the labelled guide
             a = loaded.answerer.run(c["turns"][0], Context())
             return a.text, a.matter == c["guide"]
+        if "doc" in c:  # … or cite the labelled policy clause
+            a = loaded.answerer.run(c["turns"][0], Context())
+            return a.text, any(s.get("type") == "policy" and str(s.get("id", "")).startswith(f"policy-{c['doc']}-")
+                               and (c.get("clause") is None or s.get("clause") == c["clause"]) for s in a.sources)
         text = reply_of(loaded.answerer, c["turns"])
         return text, passes(c, text)
 
