@@ -51,7 +51,7 @@ class ActionRespond(Action):
         if matter or (qtype and not r.text):
             a = answerer().run("", Context(tracker.get_slot("matter"), tracker.get_slot("qtype")), qtype=qtype,
                                matter=matter or tracker.get_slot("matter"))
-            send(dispatcher, a, self._book_button(a, frozenset()))
+            send(dispatcher, a, self._book_button(a, None))
             return answer_events(tracker, a)
         if booking_paused(tracker) and r.text and form.values(r.text) and not is_question(r.text, True) and not r.requests:
             # A booking detail typed after the form paused ("明天上午"): the citizen goes on booking.
@@ -61,7 +61,7 @@ class ActionRespond(Action):
         events: list[dict] = []
         for step in turn.steps:
             if step.kind == "answer":
-                send(dispatcher, step.answer, self._book_button(step.answer, r.qtypes))
+                send(dispatcher, step.answer, self._book_button(step.answer, r))
                 events += answer_events(tracker, step.answer)
             elif step.kind == "handoff":
                 # A booking under way is left, and the citizen is told so (nothing was booked).
@@ -69,10 +69,16 @@ class ActionRespond(Action):
                 return [*leaving, *hand_over(dispatcher, tracker, step.reason), FollowupAction("action_listen")]
             elif step.kind == "correct_booking":
                 return booking.correct(dispatcher, tracker)
-            elif step.kind in ("query_booking", "cancel_booking"):
+            elif step.kind == "query_booking":
                 # Asking for one's bookings leaves a booking under way (said, and its answers forgotten).
+                if booking.has_booking(tracker):
+                    return [*booking.stop_booking(dispatcher, tracker), *booking.show_bookings(dispatcher, tracker),
+                            FollowupAction("action_listen")]
+                return booking.show_bookings(dispatcher, tracker)
+            elif step.kind == "cancel_booking":
+                # Next: the cancel action (its confirmation's rules follow it).
                 leaving = booking.stop_booking(dispatcher, tracker) if booking.has_booking(tracker) else []
-                return [*leaving, FollowupAction(f"action_{step.kind}")]
+                return [*leaving, FollowupAction("action_cancel_booking")]
             elif step.kind == "book":
                 return [*events, *([SlotSet("matter", step.matter)] if step.matter else []), FollowupAction("booking_form")]
             elif step.kind == "stop":
@@ -89,8 +95,9 @@ class ActionRespond(Action):
         return events
 
     @staticmethod
-    def _book_button(a: Answer, asked: frozenset[str]) -> list[dict]:
-        if (a.qtype == "booking" or "booking" in asked) and a.kind == "guide":
+    def _book_button(a: Answer, r) -> list[dict]:
+        asked_booking = r is not None and ("booking" in r.qtypes or "预约" in r.text)
+        if (a.qtype == "booking" or asked_booking) and a.kind == "guide":
             # Asking about booking is a question; the button makes booking one tap away.
             a.buttons = [b for b in a.buttons if not b.payload.startswith("/book_appointment")]
             return [{"title": texts.BOOK_NOW, "payload": "/book_appointment"}]

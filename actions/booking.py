@@ -378,31 +378,36 @@ class ActionSubmitBooking(Action):
         return reset
 
 
+def show_bookings(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict]:
+    """The citizen's bookings; from another channel, one booking by its code and the phone's last four."""
+    if asked := bk.parse_lookup(text_of(tracker)):
+        # From another channel: the code plus the phone number's last four digits (as /api/bookings/lookup).
+        b = book().find(asked[0], sender=tracker.sender_id, phone_last4=asked[1])
+        if b is None or b.status != "booked":
+            dispatcher.utter_message(text=texts.LOOKUP_NOT_FOUND)
+            return []
+        dispatcher.utter_message(text=texts.BOOKING_LINE.format(
+            code=b.code, where=_describe(b.centre, b.date.isoformat(), b.slot), name=bk.mask_name(b.name),
+            phone=bk.mask_phone(b.phone)))
+        return []
+    items = book().active_for(tracker.sender_id, today())
+    if not items:
+        dispatcher.utter_message(text=texts.NO_BOOKINGS, buttons=[{"title": "预约办事", "payload": "/book_appointment"}])
+        return []
+    lines = [f"您有{len(items)}个预约："]
+    for b in items:
+        lines.append(texts.BOOKING_LINE.format(code=b.code, where=_describe(b.centre, b.date.isoformat(), b.slot),
+                                               name=b.name, phone=bk.mask_phone(b.phone)))
+    dispatcher.utter_message(text="\n".join(lines), buttons=[{"title": "取消预约", "payload": "/cancel_appointment"}])
+    return []
+
+
 class ActionQueryBooking(Action):
     def name(self) -> str:
         return "action_query_booking"
 
     def run(self, dispatcher, tracker, domain):
-        if asked := bk.parse_lookup(text_of(tracker)):
-            # From another channel: the code plus the phone number's last four digits (as /api/bookings/lookup).
-            b = book().find(asked[0], sender=tracker.sender_id, phone_last4=asked[1])
-            if b is None or b.status != "booked":
-                dispatcher.utter_message(text=texts.LOOKUP_NOT_FOUND)
-                return []
-            dispatcher.utter_message(text=texts.BOOKING_LINE.format(
-                code=b.code, where=_describe(b.centre, b.date.isoformat(), b.slot), name=bk.mask_name(b.name),
-                phone=bk.mask_phone(b.phone)))
-            return []
-        items = book().active_for(tracker.sender_id, today())
-        if not items:
-            dispatcher.utter_message(text=texts.NO_BOOKINGS, buttons=[{"title": "预约办事", "payload": "/book_appointment"}])
-            return []
-        lines = [f"您有{len(items)}个预约："]
-        for b in items:
-            lines.append(texts.BOOKING_LINE.format(code=b.code, where=_describe(b.centre, b.date.isoformat(), b.slot),
-                                                   name=b.name, phone=bk.mask_phone(b.phone)))
-        dispatcher.utter_message(text="\n".join(lines), buttons=[{"title": "取消预约", "payload": "/cancel_appointment"}])
-        return []
+        return show_bookings(dispatcher, tracker)
 
 
 class ActionCancelBooking(Action):

@@ -216,15 +216,16 @@ class HybridSearcher:
         if prefer_doc:
             # The matter the conversation is about gets a nudge, not a guarantee.
             score = score + PREFER_BONUS * (self.doc_ids[ids] == prefer_doc)
-        named = [t for t in self.coined if t in text]
-        if named:
-            # A term the texts coin ("五个零") is their own vocabulary, which the encoder has never seen:
-            # the passages that say it are what the question is about.
-            says = np.array([any(t in self.passages[i].text for t in named) for i in ids])
-            score = score + COINED_BONUS * says
         if region != "":
             regions = self.regions[ids]
             score = score * np.where((regions == "厦门市") | (regions == (region or "厦门市")), 1.0, OTHER_REGION_WEIGHT)
+        named = [t for t in self.coined if t in text]
+        if named:
+            # A term the texts coin ("五个零") is their own vocabulary, which the encoder has never seen:
+            # the passages that say it are what the question is about, whichever region they are from
+            # (after the region weight: the one text that coins it may be a district's).
+            says = np.array([any(t in self.passages[i].text for t in named) for i in ids])
+            score = score + COINED_BONUS * says
         order = np.argsort(-score, kind="stable")[:k]
         return [Hit(self.passages[ids[i]], float(score[i]), float(de[i]), float(bm_norm[i]))
                 for i in order if score[i] > 0]
