@@ -161,11 +161,11 @@ def test_the_vector_reaches_the_action_server_through_the_real_stack(stack):
     """Rasa's NLU output, and so the tracker the action server is sent, carries the message's vector."""
     import httpx
 
-    rasa = stack.env["BST_RASA_URL"]
-    parse = httpx.post(f"{rasa}/model/parse", json={"text": "护照多少钱"}, timeout=60).json()
+    rasa, token = stack.env["BST_RASA_URL"], {"token": stack.env["BST_RASA_TOKEN"]}  # Rasa's API needs its token
+    parse = httpx.post(f"{rasa}/model/parse", json={"text": "护照多少钱"}, params=token, timeout=60).json()
     text, v, _, _ = query_vector.from_parse(parse)
     assert text == "护照多少钱" and v.shape == (384,)
     stack.chat("qv-1", "办护照要多少钱")
-    tracker = httpx.get(f"{rasa}/conversations/api-qv-1/tracker", timeout=60).json()
+    tracker = httpx.get(f"{rasa}/conversations/api-qv-1/tracker", params=token, timeout=60).json()
     got = query_vector.from_parse(tracker["latest_message"])
     assert got is not None and got[0] == "办护照要多少钱"
