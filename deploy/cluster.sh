@@ -176,8 +176,8 @@ PY
     for p in $APP1 $APP2; do
         wait_for "app on $p" 900 app_ready "$p"
     done
-    wait_for "Rasa replica 1" 900 curl -sf "http://127.0.0.1:$RASA1/status"
-    wait_for "Rasa replica 2" 900 curl -sf "http://127.0.0.1:$RASA2/status"
+    wait_for "Rasa replica 1" 900 curl -sf "http://127.0.0.1:$RASA1/status?token=$BST_RASA_TOKEN"
+    wait_for "Rasa replica 2" 900 curl -sf "http://127.0.0.1:$RASA2/status?token=$BST_RASA_TOKEN"
     log "cluster up: http://127.0.0.1:$PORT (nginx → app :$APP1 :$APP2, Rasa :$RASA1 :$RASA2, actions :$ACT1 :$ACT2, PostgreSQL :$PGPORT, Redis :$REDISPORT)"
     log "logs in $DIR/logs; stop with: bash deploy/cluster.sh stop"
 }
