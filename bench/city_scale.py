@@ -132,7 +132,9 @@ def synthetic_guides(n: int = 2000, seed: int = 20, lean: bool = False) -> list[
             for extra in rng.sample(EXTRA_MATERIALS, 2):
                 mats.append({"name": extra, "form": "原件", "copies": 1})
             mats += [m for m in b["materials"][:3] if "身份证" in m["name"] and all(m["name"] != x["name"] for x in mats)]
-            centre = f"{district}行政服务中心{MARK}"
+            # The synthetic matter's own (synthetic) window, never a second copy of the city's unique district
+            # centres: "翔安区的办事大厅在什么路" must keep finding the real 翔安区行政服务中心.
+            centre = f"{plain}受理窗口{MARK}"
             g.update({
                 "applicants": "从事相关活动的单位或个人" if "许可" in obj else "本市居民",
                 "conditions": [f"符合{plain}的相关规定（{MARK}）"],
@@ -141,7 +143,7 @@ def synthetic_guides(n: int = 2000, seed: int = 20, lean: bool = False) -> list[
                 "promised_limit": b.get("promised_limit") or rng.choice(("即办", 3, 5)),
                 "trips": rng.choice((0, 1, 1, 1)), "channels": rng.sample(["窗口", "i厦门", "闽政通", "网上办事大厅"], 2),
                 "scope": rng.choice(("全城通办", "属地办理", None)),
-                "locations": [{"name": centre, "district": district, "address": f"厦门市{district}示例路{rng.randint(1, 300)}号",
+                "locations": [{"name": centre, "district": district, "address": f"示例路{rng.randint(1, 300)}号{MARK}",
                                "hours": "工作日 9:00-12:00，13:00-17:00"}],
                 "phone": f"0592-{rng.randint(2000000, 8999999)}", "complaint_phone": "12345",
             })

@@ -231,6 +231,12 @@ def build(kb: KnowledgeBase, encoder: Encoder, root: Path, keep: int = 5, activa
         (tmp / "guides.json").write_text(
             json.dumps([g.model_dump(mode="json") for g in kb.guides], ensure_ascii=False), encoding="utf-8"
         )
+        # Two builds of the same knowledge in one second (a rebuild that reuses every vector) would get
+        # the same name: the later one is told apart, never renamed onto the first.
+        n = 1
+        while (root / name).exists():
+            n += 1
+            name = f"v{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S')}-{kb.fingerprint}-{n}"
         manifest = {
             "version": name, "format": FORMAT, "model": encoder.name, "dimensions": encoder.dim,
             "fingerprint": kb.fingerprint, "checksums": kb.checksums, "passages": len(kb.passages),
