@@ -86,7 +86,7 @@ def data(app_db, who):
         s.commit()
         handoff = h.id
     return {"code": b1.code, "code2": b2.code, "last4": "8000", "wrong4": "1234", "handoff": handoff,
-            "gid": "passport", "build_id": 999999}
+            "gid": "passport", "build_id": 999999, "key": "residence-permit-regulation", "article": "第二十一条"}
 
 
 # The order matters for state-changing rows: citizen A comes last (its own cancel succeeds last).
@@ -106,6 +106,9 @@ MATRIX = [  # (method, path, request keywords, expected status per identity)
     ("GET", "/wechat", {"params": BAD_SIG}, {w: 403 for w in ORDER}),  # only WeChat can sign
     ("POST", "/wechat", {"params": BAD_SIG, "content": XML}, {w: 403 for w in ORDER}),
     ("GET", "/api/search", {"params": {"q": "护照"}}, STAFF),
+    # The laws' texts are public (著作权法 第五条): anyone may read the clause an answer rests on.
+    ("GET", "/api/sources/{key}", {}, ALL),
+    ("GET", "/api/sources/{key}/{article}", {}, ALL),
     ("POST", "/api/answer", {"json": {"question": "护照要多少钱"}}, STAFF),
     ("GET", "/api/handoffs", {}, STAFF),
     ("GET", "/api/handoffs/{handoff}", {}, STAFF),
