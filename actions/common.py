@@ -63,13 +63,8 @@ def confidence_of(tracker: Tracker) -> float:
 
 def reading(tracker: Tracker) -> Reading:
     """The message's Reading. Several actions run per message (slot extraction, the form, the
-    answer); the reader caches by text, so the message is read once."""
-    return _read(text_of(tracker))
-
-
-@lru_cache(maxsize=1024)
-def _read(text: str) -> Reading:
-    return answerer().read(text)
+    answer); the live index's reader caches by text, so the message is read once."""
+    return answerer().read(text_of(tracker))
 
 
 def form_active(tracker: Tracker) -> bool:

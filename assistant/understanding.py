@@ -8,6 +8,7 @@ caught by comparing pinyin.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 from pypinyin import lazy_pinyin
@@ -487,12 +488,15 @@ def _peel(clause: str) -> tuple[list[Part], str, list[Part]]:
 class Reader:
     """Message text → Reading, once. Built from the knowledge base's guides (MatterLookup)."""
 
-    def __init__(self, lookup: MatterLookup):
+    def __init__(self, lookup: MatterLookup, cache_size: int = 2048):
         self.lookup = lookup
         self._typo_terms = [(t, _pinyin(t)) for t, _ in lookup.terms if len(t) >= 3] + \
             [(c, _pinyin(c)) for c in lookup.categories if len(c) >= 3]
+        # One reading per message even when several actions ask for it; per reader, so a newly published
+        # index (new guides, renamed ones) reads afresh. A Reading is frozen: sharing it is safe.
+        self.run = lru_cache(maxsize=cache_size)(self._run)
 
-    def run(self, message: str) -> Reading:
+    def _run(self, message: str) -> Reading:
         text = normalize(message or "")
         if not text:
             return Reading(text="")
