@@ -634,8 +634,8 @@ class Reader:
         if lists:  # "…都带了 还有合照": what follows 还有 in the same message is had too
             lists += re.findall(r"还有([^，,。！!？?；;\s]{2,10})", text)
         for found in lists:
-            found = re.sub(r"^.*(?:我们俩|我俩|我们|咱们|咱俩|俺们|我)(?:都|也|已经)*", "", found)  # "结婚登记我俩身份证"
             for item in re.split(r"和|跟|与|及|以及|还有|、|，|,|\s", found):
+                item = re.sub(r"^.*(?:我们俩|我俩|我们|咱们|咱俩|俺们|我)(?:都|也|已经)*", "", item)  # "结婚登记我俩身份证"
                 item = re.sub(r"^(?:一张|一本|一份|两张|两份|(?:我们双方|我老公|我老婆|我爱人|我们|卖家|买家|双方|本人|我)的?)+|(?:原件|复印件)?(?:了|的)?$", "", item.strip())
                 if len(item) >= 2 and _MATERIAL_WORDS.search(item) and not re.search(r"没有?|缺", item) \
                         and not re.match(r"办|换|补|申请|去|给|领|续", item):  # "办居住证" is the matter, not a thing had
