@@ -99,7 +99,8 @@ def test_an_added_then_renamed_guide_is_recognised_in_the_chat_without_retrainin
         for q in (f"{name}要带什么", "补办水下考古证要带什么材料", "潜水考古的证件丢了怎么重新办"):
             _ask(stack, q, "test-underwater-archaeology", "水下作业资质证明")
     # Rasa was never retrained: the model it serves is the one it started with.
-    status = httpx.get(f"{stack.env['BST_RASA_URL']}/status", timeout=30).json()
+    status = httpx.get(f"{stack.env['BST_RASA_URL']}/status", params={"token": stack.env["BST_RASA_TOKEN"]},
+                       timeout=30).json()
     assert status["model_file"].endswith("banshitong.tar.gz")
 
 
