@@ -383,19 +383,25 @@ def _table_cells(table) -> list[str]:
     return out
 
 
+def decode_text(data: bytes) -> str | None:
+    """Text as Chinese Windows and Excel save it: UTF-8 (with or without a BOM) or GBK, whose
+    superset GB18030 is tried; None when it is neither."""
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
 def extract_text(filename: str, data: bytes) -> str:
     """Plain text of an uploaded policy document (.txt, .docx or a PDF with a text layer)."""
     name = filename.lower()
     if len(data) > MAX_UPLOAD:
         raise InvalidKnowledge([Problem(filename, "文件", "文件过大（上限 5 MB）")])
     if name.endswith(".txt"):
-        for enc in ("utf-8-sig", "gb18030"):
-            try:
-                text = data.decode(enc)
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
+        text = decode_text(data)
+        if text is None:
             raise InvalidKnowledge([Problem(filename, "文件", "无法识别文本编码，请另存为 UTF-8 文本")])
     elif name.endswith(".docx"):
         import docx  # python-docx

@@ -232,14 +232,9 @@ def _read_xlsx(filename: str, data: bytes, max_bytes: int) -> Sheets:
 
 
 def _read_csv(filename: str, data: bytes) -> Sheets:
-    # Excel saves CSV as UTF-8 with a BOM or, on Chinese Windows, as GBK (GB18030 is its superset).
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(enc)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
+    # Excel saves CSV as UTF-8 with a BOM or, on Chinese Windows, as GBK.
+    text = kb.decode_text(data)
+    if text is None:
         raise BadFile("无法识别文件编码，请在 Excel 中“另存为 CSV UTF-8（逗号分隔）”后再上传")
     if "\x00" in text:
         raise BadFile("无法识别文件编码（像是 UTF-16 文本），请另存为 CSV UTF-8（逗号分隔）后再上传")
