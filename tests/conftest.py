@@ -258,3 +258,42 @@ def stack(stack_env, tmp_path_factory):
     s.start(float(os.environ.get("BST_TEST_STACK_TIMEOUT", "300")))
     yield s
     s.stop()
+
+
+@pytest.fixture
+def restores_knowledge(stack, staff_user):
+    """For a test that saves guides or publishes an index on the shared stack: afterwards the guides are
+    back at the revisions they had (a guide the test added is marked deleted) and the live index is the
+    one that was live, so later tests see the knowledge base the repository ships — not a fee the admin
+    test raised to 150元 or 2,000 synthetic matters."""
+    from assistant import knowledge_base as kb
+    from assistant.db import sessions
+
+    admin = login(stack.url, *staff_user("admin"))
+    assert admin.get("/api/admin/guides").status_code == 200  # seeds a fresh database, so "before" is complete
+    live = httpx.get(f"{stack.url}/health", timeout=30).json()["index_version"]
+    Session = sessions(stack.env["BST_DATABASE_URL"])
+    with Session() as s:
+        before = {r.key: r.number for r in kb.current_all(s, kb.GUIDE)}
+    yield
+    with Session() as s:
+        for rev in kb.current_all(s, kb.GUIDE):
+            if rev.key not in before:
+                kb.save(s, kb.GUIDE, rev.key, rev.content, "tests", "测试结束：删除测试添加的指南", deleted=True)
+            elif rev.number != before[rev.key]:
+                kb.restore(s, kb.GUIDE, rev.key, before[rev.key], "tests", "测试结束：恢复原版本")
+        s.commit()
+    if httpx.get(f"{stack.url}/health", timeout=30).json()["index_version"] != live:
+        r = admin.post("/api/admin/index/rollback", json={"version": live, "reason": "测试结束：恢复原索引"})
+        assert r.status_code == 200, r.text
+        # The action server notices CURRENT on its next request and loads it in the background: ask until
+        # its log says it has loaded the version again.
+        def loads() -> int:
+            return len(re.findall(rf"actions\.\d+ .*loaded index {re.escape(live)} ",
+                                  stack.log.read_text(encoding="utf-8", errors="replace")))
+        seen, deadline, n = loads(), time.monotonic() + 180, 0
+        while loads() <= seen:
+            assert time.monotonic() < deadline, "the action server did not return to the live index"
+            n += 1
+            stack.chat(f"restore-{n}", "你好")
+            time.sleep(1)

@@ -84,7 +84,7 @@ def wait_for_chat(stack, text: str, timeout: float = 120, warm_up: bool = False)
     raise AssertionError(f"chat never answered with {text!r}; last answer: {last}")
 
 
-def test_admin_edits_a_fee_builds_compares_publishes_and_rolls_back(stack, desktop_page):  # noqa: F811
+def test_admin_edits_a_fee_builds_compares_publishes_and_rolls_back(stack, desktop_page, restores_knowledge):  # noqa: F811
     page = desktop_page
     create_admin(stack, "admin-e2e", "e2e-Secret-42")
     original = httpx.get(f"{stack.url}/health").json()["index_version"]

@@ -75,7 +75,7 @@ INVENTED = "水下考古许可证补办"
 RENAMED = "水下文物勘探许可证补办"
 
 
-def test_an_added_then_renamed_guide_is_recognised_in_the_chat_without_retraining(stack, staff_user):
+def test_an_added_then_renamed_guide_is_recognised_in_the_chat_without_retraining(stack, staff_user, restores_knowledge):
     from settings import ROOT
 
     trained_on = " ".join(p.read_text(encoding="utf-8") for p in [*(ROOT / "bot/data").rglob("*.yml"),
@@ -104,7 +104,8 @@ def test_an_added_then_renamed_guide_is_recognised_in_the_chat_without_retrainin
     assert status["model_file"].endswith("banshitong.tar.gz")
 
 
-def test_admin_imports_2000_matters_from_the_template_builds_compares_and_publishes(stack, staff_user, desktop_page):
+def test_admin_imports_2000_matters_from_the_template_builds_compares_and_publishes(stack, staff_user, desktop_page,
+                                                                                   restores_knowledge):
     import openpyxl
     from playwright.sync_api import expect
 
