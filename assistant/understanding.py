@@ -129,6 +129,8 @@ PEOPLE = set("""儿子 女儿 孩子 小孩 小孩子 宝宝 婴儿 新生儿 �
 # Things a matter may be about without becoming another matter ("车子年检", "二手房过户").
 OWNED = set("车 车子 汽车 小车 私家车 爱车 轿车 房 房子 二手房 新房 老房子 商品房 公司 店 小店 门店 企业".split())
 # Places whose name before a matter keeps it the same matter.
+_GENERIC = {"办理", "申请", "手续", "登记", "需要", "怎么", "哪里", "可以", "材料", "证件", "厦门", "厦门市"}
+FORMS = {"电子", "电子版", "新版", "旧版", "老版", "纸质", "纸质版", "实体", "临时", "正式", "原件", "复印件"}
 HOME_PLACES = {"厦门", "厦门市", "福建", "福建省", "本市", "市里", "区里", "本地", "当地", "国内", "中国", "内地", "大陆", "老家", "户籍地", "外地"}
 
 
@@ -209,7 +211,12 @@ class MatterLookup:
             hit = [g for g in members if any(v in text for v in verbs) and any(v in g.name for v in verbs)]
             if len(hit) == 1:
                 return hit[0].id
-        return None
+        # "社保卡…挂失", "医保…参保", "医保…备案": a word of the message in exactly one member's official name.
+        import jieba
+
+        picked = {g.id for w in jieba.lcut_for_search(text) if len(w) >= 2 and w not in category and w not in _GENERIC
+                  for g in members if w in g.name and sum(w in m.name for m in members) == 1}
+        return next(iter(picked)) if len(picked) == 1 else None
 
     def find(self, text: str) -> list[tuple[str | None, str | None]]:
         """Every matter a text names, in order: (guide id, None) for a name or alias; (guide id,
@@ -255,7 +262,12 @@ class MatterLookup:
         import jieba.posseg as pseg
 
         before = re.split(r"[，,。！!？?；;、\s]", text[:pos])[-1].rstrip("的之")
-        if not before:
+        if not before or _ASKS.search(term):
+            return None  # a guide's 常见问法 ("医保怎么交") is a question, and what comes before it is who asks
+        # "残联|办残疾证", "房产|继承过户": an alias that starts with a verb ("办" + the known "残疾证") has its
+        # subject or object before it, not a modifier. (jieba knows each alias as one word: cut what is left.)
+        head = next((term[:-len(t)] for t, _ in self.terms if len(t) < len(term) and term.endswith(t)), "")
+        if head and any(w.flag.startswith("v") and w.flag != "vn" for w in list(pseg.cut(head))[:1]):
             return None
         words = [w for w in pseg.cut(before)]
         if not words:
@@ -265,8 +277,11 @@ class MatterLookup:
         invented_numeral = last.flag == "m" and len(last.word) >= 3 and not last.word.startswith("第")
         if not (last.flag.startswith(("n", "j", "eng")) or invented_numeral) or last.flag in ("nt", "nr"):
             return None  # a verb (办/补/换), a time or a name is not a kind of document
-        if last.word in PEOPLE or last.word in OWNED or last.word.endswith(("人", "儿", "子", "的")) and last.word[:-1] in PEOPLE:
+        if last.word in PEOPLE or last.word in OWNED or last.word.endswith(("者", "人员")) or \
+                last.word.endswith(("人", "儿", "子", "的")) and last.word[:-1] in PEOPLE:  # "自由职业者医保"
             return None
+        if last.word in FORMS:
+            return None  # "电子版社保卡", "临时身份证": a form of the same document
         if last.word.rstrip("区市县省") in REGIONS or last.word in HOME_PLACES:
             return None  # "厦门居住证", "福建社保卡"; another place's ("鹭岛通行证", "美国护照") is another thing
         compound = last.word + term
@@ -434,7 +449,9 @@ _MATERIAL_WORDS = re.compile(r"证|本|簿|照|相片|证明|复印件|原件|�
 
 # Corrections: "不对…我要…", "打错了 是…", "我要办的是X不是Y", "改成后天".
 # A name shaped like a matter's (a kind of subsidy, visa, permit): checked against the knowledge base.
-_MATTER_NOUN = re.compile(r"[\u4e00-\u9fff]{2,6}?(?:补贴|补助|津贴|签证|通行证|许可证|优待证|执照|牌照|资格证)")
+# The kinds of thing a matter's name ends with; the words right before one say which ("育儿补贴", "日本签证").
+_MATTER_NOUN = re.compile(r"补贴|补助|津贴|签证|通行证|许可证|优待证|执照|牌照|资格证")
+_NAME_WORD = ("n", "j", "vn", "eng", "m")  # jieba tags a name's modifier can carry ("育儿" n, "生育" vn, "两项" m)
 
 
 def _merge(parts: list[Part]) -> list[Part]:
@@ -490,8 +507,11 @@ class Reader:
 
     def __init__(self, lookup: MatterLookup, cache_size: int = 2048):
         self.lookup = lookup
-        self._typo_terms = [(t, _pinyin(t)) for t, _ in lookup.terms if len(t) >= 3] + \
-            [(c, _pinyin(c)) for c in lookup.categories if len(c) >= 3]
+        known = {t for t, _ in lookup.terms} | set(lookup.categories)
+        # "办社保卡" is "办" + a known name: a sound-alike of it ("电子版社保卡") only misreads the word before.
+        self._typo_terms = [(t, _pinyin(t)) for t in known
+                            if len(t) >= 3 and re.sub(r"^(?:办理|申请|申领|补办|办)", "", t) not in known - {t}]
+        self._typo_terms.sort(key=lambda tp: -len(tp[0]))
         # One reading per message even when several actions ask for it; per reader, so a newly published
         # index (new guides, renamed ones) reads afresh. A Reading is frozen: sharing it is safe.
         self.run = lru_cache(maxsize=cache_size)(self._run)
@@ -553,10 +573,20 @@ class Reader:
         return tuple((m, out.get(m)) for m in matters)
 
     def _unknown_matter(self, text: str) -> str | None:
-        """"育儿补贴", "美国签证": a matter-like name that no guide and no text of the knowledge base knows."""
+        """"育儿补贴", "美国签证": a matter-like name that no guide and no text of the knowledge base knows.
+        The name is the nouns right before the kind, so "开奶茶店要办什么许可证" names no matter ("什么许可证"
+        asks which one) and "个体工商户当天能拿到执照" is not "户当天能拿到执照"."""
+        import jieba.posseg as pseg
+
         for m in _MATTER_NOUN.finditer(text):
-            name = m.group(0).lstrip("那个这个的")
-            if len(name) >= 4 and name not in self.lookup.corpus:
+            before = re.split(r"[，,。！!？?；;、\s]", text[:m.start()])[-1]
+            modifier = ""
+            for w in reversed(list(pseg.cut(before))):
+                if not w.flag.startswith(_NAME_WORD) or w.word in ("那个", "这个") or len(modifier) >= 6:
+                    break
+                modifier = w.word + modifier
+            name = modifier + m.group(0)
+            if len(modifier) >= 2 and name not in self.lookup.corpus:
                 return name
         return None
 
