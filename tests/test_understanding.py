@@ -189,3 +189,34 @@ def test_digits_inside_a_phone_number_name_no_matter(read):
 def test_a_bare_booking_line_naming_a_matter_books(read):
     assert "book" in read("预约办不动产抵押登记").requests
     assert "book" not in read("预约要带什么").requests
+
+
+@pytest.mark.parametrize("message,matter", [
+    ("残联办残疾证是什么流程", "disability-certificate"),      # the issuer before an alias that starts with 办
+    ("房产继承过户要啥材料", "property-transfer-registration"),  # the object before 继承过户
+    ("自由职业者医保怎么交", "medical-insurance-enrolment"),     # who asks, before a 常见问法
+    ("社保卡遗失了怎么办理挂失手续", "social-security-card-loss-report"),  # 挂失 is in one member's name
+    ("小孩子的医保在哪里参保", "medical-insurance-enrolment"),
+    ("回老家看病厦门医保怎么备案", "medical-treatment-elsewhere-filing"),
+])
+def test_words_around_a_known_name_do_not_make_it_another_thing(read, message, matter):
+    r = read(message)
+    assert r.matters == (matter,) and r.invented is None, (r.matters, r.invented, r.category)
+
+
+@pytest.mark.parametrize("message", ["开奶茶店要办什么许可证", "注册个体工商户当天能拿到执照吗", "卖预包装零食要许可证还是备案就行",
+                                     "电子版社保卡在哪个APP激活"])
+def test_a_question_about_a_kind_of_licence_is_not_an_unknown_matter(read, message):
+    assert read(message).invented is None
+
+
+@pytest.mark.parametrize("message,invented", [("我想申请育儿补贴", "育儿补贴"), ("办个日本签证要什么", "日本签证"),
+                                              ("外星人居住证怎么办", "外星人居住证"), ("二次元身份证", "二次元身份证")])
+def test_a_name_no_source_knows_is_said_to_be_unknown(read, message, invented):
+    r = read(message)
+    assert r.invented == invented and not r.matters
+
+
+def test_a_licence_question_without_a_name_is_answered_from_the_guides(answerer):
+    a = answerer.run("开奶茶店要办什么许可证")
+    assert a.kind == "guide" and a.matter == "food-business-licence", (a.kind, a.matter, a.text[:80])
