@@ -422,11 +422,14 @@ _STOP = re.compile(r"^(?:不约了|不预约了|不办了|不要了|算了|退�
 _BOT_ADDRESSED = re.compile(r"你是|你们是|你叫|你会|你能|你可以做|你有什么用|机器人|智能客服|ai|AI")
 
 # Several matters compared: the question type the comparison is about.
+# "哪个…快/贵/材料少": which of the matters named, by a measure said within a few characters after 哪个
+# ("哪个办得快一点", "哪个最贵啊", "哪个要的东西多") — not "哪个窗口交钱", which asks where.
+_WHICH = r"哪(?:个|一个|样|种)(?!窗口|地方|部门|网点|中心|区|楼|银行|app|APP)[^，,。？?\s]{0,6}?"
 _COMPARE = (
-    ("fee", re.compile(r"哪(?:个|一个|样)(?:更|比较)?(?:贵|便宜|划算|省钱|收费|要钱|要交钱|交钱|花钱|费用)|(?:分别|各)(?:要)?多少钱|都(?:要)?多少钱|都收费|都要钱")),
-    ("time", re.compile(r"哪(?:个|一个|样)(?:更|比较)?(?:快|慢|久|费时|省时|时间短|时间长)|(?:分别|各)(?:要)?多久|都要多久")),
-    ("where", re.compile(r"都在哪|分别在哪|各在哪|都去哪|都在什么地方|都到哪")),
-    ("materials", re.compile(r"(?:分别|各|都)(?:要)?(?:带|准备)(?:什么|啥|哪些)")),
+    ("fee", re.compile(_WHICH + r"(?:贵|便宜|划算|省钱|收费|要钱|交钱|花钱|费用)|(?:分别|各)(?:要)?多少钱|都(?:要)?多少钱|都收费|都要钱")),
+    ("time", re.compile(_WHICH + r"(?:快|慢|久|费时|省时|时间|等)|(?:分别|各)(?:要)?多久|都要多久")),
+    ("where", re.compile(r"都在哪|分别在哪|各在哪|都去哪|都在什么地方|都到哪|" + _WHICH + r"(?:近|远)")),
+    ("materials", re.compile(r"(?:分别|各|都)(?:要)?(?:带|准备)(?:什么|啥|哪些)|" + _WHICH + r"(?:材料|东西|证件)")),
 )
 _BACK_EARLIER = re.compile(r"刚才(?:那个|那件|说的|问的)|刚刚(?:那个|说的|问的)|之前(?:那个|问的|说的)|前面(?:那个|问的|说的)|回到(?:刚才|之前|上一个)|上一个(?:问题|事)?")
 _BACK_FIRST = re.compile(r"第一个|头一个|最开始(?:那个|问的)")
@@ -512,6 +515,8 @@ class Reader:
         self._typo_terms = [(t, _pinyin(t)) for t in known
                             if len(t) >= 3 and re.sub(r"^(?:办理|申请|申领|补办|办)", "", t) not in known - {t}]
         self._typo_terms.sort(key=lambda tp: -len(tp[0]))
+        # Aliases that say doing something ("宝宝上户口", "办居住证"): inside a "我有…" list they name the matter.
+        self._doing_terms = [t for t in known if len(t) >= 3 and re.search(r"[上办换补领续落入]|申请", t)]
         # One reading per message even when several actions ask for it; per reader, so a newly published
         # index (new guides, renamed ones) reads afresh. A Reading is frozen: sharing it is safe.
         self.run = lru_cache(maxsize=cache_size)(self._run)
@@ -655,8 +660,7 @@ class Reader:
         word = m.group(1)
         return _PERSON_CANON.get(word, word)
 
-    @staticmethod
-    def _has(text: str, body: str) -> tuple[str, ...]:
+    def _has(self, text: str, body: str) -> tuple[str, ...]:
         if not _HAVE_CHECK.search(text) and not re.search(r"(?:我|俺)(?:已经)?(?:有|带了|准备了)", text):
             return ()
         items: list[str] = []
@@ -665,10 +669,11 @@ class Reader:
             lists += re.findall(r"还有([^，,。！!？?；;\s]{2,10})", text)
         for found in lists:
             for item in re.split(r"和|跟|与|及|以及|还有|、|，|,|\s", found):
-                item = re.sub(r"^.*(?:我们俩|我俩|我们|咱们|咱俩|俺们|我)(?:都|也|已经)*", "", item)  # "结婚登记我俩身份证"
+                item = re.sub(r"^.*(?:我们俩|我俩|我们|咱们|咱俩|俺们|我)(?:都|也|已经)*的?", "", item)  # "结婚登记我俩身份证"
                 item = re.sub(r"^(?:一张|一本|一份|两张|两份|(?:我们双方|我老公|我老婆|我爱人|我们|卖家|买家|双方|本人|我)的?)+|(?:原件|复印件)?(?:了|的)?$", "", item.strip())
                 if len(item) >= 2 and _MATERIAL_WORDS.search(item) and not re.search(r"没有?|缺", item) \
-                        and not re.match(r"办|换|补|申请|去|给|领|续", item):  # "办居住证" is the matter, not a thing had
+                        and not re.match(r"办|换|补|申请|去|给|领|续", item) \
+                        and not any(t in item for t in self._doing_terms):  # "办居住证", "宝宝上户口": the matter
                     items.append(item)
         return tuple(dict.fromkeys(items)) if (items and (_HAVE_CHECK.search(text) or len(items) >= 2)) else ()
 

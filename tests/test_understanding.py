@@ -220,3 +220,14 @@ def test_a_name_no_source_knows_is_said_to_be_unknown(read, message, invented):
 def test_a_licence_question_without_a_name_is_answered_from_the_guides(answerer):
     a = answerer.run("开奶茶店要办什么许可证")
     assert a.kind == "guide" and a.matter == "food-business-licence", (a.kind, a.matter, a.text[:80])
+
+
+@pytest.mark.parametrize("message,measure", [("港澳通行证和护照哪个办得快一点", "time"), ("结婚登记跟离婚登记 哪个要花钱", "fee"),
+                                             ("个体户和开公司 哪个材料少", "materials"), ("护照 港澳通行证 台湾通行证 哪个最贵啊", "fee")])
+def test_which_one_is_faster_cheaper_or_needs_less_is_a_comparison_by_that_measure(read, message, measure):
+    r = read(message)
+    assert r.comparison == measure and len(r.matters) >= 2
+
+
+def test_which_window_asks_where_not_a_comparison(read):
+    assert read("护照在哪个窗口交钱").comparison is None
