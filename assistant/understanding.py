@@ -405,20 +405,23 @@ _FILLER = re.compile(r"^(?:请问一下|请问下|请问|麻烦(?:您|你)?(?:�
                      r"对了|还有|另外|那个|这个嘛|就是|就是说|嗯+|额+|呃+|哦+|噢+|好的|好|ok|OK|行|是这样的?|是这样子)"
                      r"[啊呀呢吧哈,，!！~～。.\s]*", re.I)
 _THANKS = re.compile(r"(?:非常|十分|太)?(?:谢谢|多谢|感谢|谢啦|谢了|辛苦了|thx|thanks|3q)(?:你|您|你们|啦|了)?(?:了|啊|哈|呀)?[!！~～。.\s]*$", re.I)
-_GOODBYE = re.compile(r"(?:再见|拜拜|bye|88|回头见|下次再聊)[!！~～。.\s]*$", re.I)
+_GOODBYE = re.compile(r"(?:再见|拜拜|拜|bye|(?<!\d)88|回头见|下次再(?:聊|问)|先这样(?:吧|啦)?|就这样吧)(?:啦|了|哈|啊|咯|喽)?[!！~～。.\s]*$", re.I)
 _CLAUSE = re.compile(r"[^，,。！!？?；;\n~～ ]+[，,。！!？?；;\n~～ ]*")
 
 # Requests. A person: anywhere in the message, even in passing ("…你们说不清楚 我要找人工"), or asked
 # for indirectly ("有没有人能直接跟我讲讲"). "人工智能", "人工费" are not people.
-_HUMAN = re.compile(r"人工(?!智能|费|成本|授精)|真人|活人|客服|工作人员|接线员|话务员|转接|找个?人(?!才)|"
+_HUMAN = re.compile(r"人工(?!智能|费|成本|授精|审|核|录入|办理)|(?<!是)(?<!是不是)真人|活人|客服|工作人员|接线员|话务员|转接|找个?人(?!才)|"
                     r"有没有人(?:能|可以|来)?|有人(?:能|可以)(?:直接)?(?:跟|和|给|帮)我|(?:跟|和)人(?:说|聊|讲)|打电话给我|给我回电话|领导|(?:让|叫|来|换)个?人来|来个人")
-_COMPLAINT = re.compile(r"投诉|举报|差评|不作为|乱收费|推诿|刁难|态度(?:太)?(?:差|恶劣|不好)")
+_COMPLAINT = re.compile(r"(?<!不是要)(?<!不是想)(?<!不想)(?<!不要)(?<!不是)投诉|举报|差评|不作为|乱收费|推诿|刁难|态度(?:太)?(?:差|恶劣|不好)")
 # Booking verbs that ask to book now — not questions about booking ("怎么预约", "要预约吗").
-_BOOK = re.compile(r"(?:帮我|给我|替我|我要|我想|我得|想要|想|要|麻烦|打算|准备|计划)(?:现在)?(?:预约|约|挂号|排号|订号|订个号)(?:一下|个|一个|下)?(?!.{0,3}(?:吗|么|呢|不|没|\?|？))|"
+_BOOK = re.compile(r"(?<![不没])(?:帮我|给我|替我|我要|我想|我得|想要|想|要|麻烦|打算|准备|计划)(?:现在)?(?:预约|约|挂号|排号|订号|订个号|取个?号)(?:一下|个|一个|下)?(?!.{0,3}(?:吗|么|呢|不|没|\?|？))|(?:帮|给|替)(?:我|俺)?[\u4e00-\u9fff]{1,2}(?:预约|约个号|约一下|挂个?号|订个号)|"
                    r"^(?:现在)?预约办事|^(?:我要|我想)?预约(?:一下)?$|^约(?:一下|个号)$")
-_CANCEL = re.compile(r"(?:取消|退掉?|撤销|不要了)(?:我的|掉|一下|下)?(?:这个|那个)?预约|预约(?:不要了|取消|不去了)|^取消预约")
-_QUERY = re.compile(r"(?:查|看|查询|查看)(?:一下|下)?(?:我的|我)?(?:预约|约的)|我(?:的)?预约(?:是|在|呢|情况)|我约了(?:什么|哪|几)|^查预约")
-_STOP = re.compile(r"^(?:不约了|不预约了|不办了|不要了|算了|退出|不用了|取消|停|先不约了|不约|不弄了|不搞了)(?:吧|了|啦)?[!！。.\s]*$")
+_CANCEL = re.compile(r"(?:取消|退掉?|撤销|不要了)(?:我的|掉|一下|下)?(?:这个|那个)?预约|预约(?:不要了|取消|不去了)|^取消预约|"
+                     r"(?:预约|约的|约好的|约了的)[^，,。？?]{0,10}?[\s，,]*(?:帮我)?(?:退掉|取消掉?|撤销|不要了)")  # "明天的预约去不了了 取消掉吧"
+_QUERY = re.compile(r"(?:查|看|查询|查看)(?:一下|下)?(?:我的|我)?(?:预约|约的)|我(?:的)?预约(?:是|在|呢|情况|号)|我约了(?:什么|哪|几)|^查预约|"
+                    r"(?:有没有|是否|是不是)(?:预约|约)(?:成功|上|好)|预约(?:成功|上)了?(?:吗|没)")
+_STOP = re.compile(r"^(?:先|暂时|还是|那就|那)?(?:不预约了|不约了|不预约|不约|不办了|不要了|算了|(?:我要|我想)?退出(?:这个)?(?:预约)?|不用了|取消|停|不弄了|不搞了)"
+                   r"(?:吧|了|啦)?[!！。.\s]*$")
 _BOT_ADDRESSED = re.compile(r"你是|你们是|你叫|你会|你能|你可以做|你有什么用|机器人|智能客服|ai|AI")
 
 # Several matters compared: the question type the comparison is about.
@@ -627,7 +630,7 @@ class Reader:
         if _CORRECT.search(core):
             return "correction"
         if (_HUMAN.search(core) or _COMPLAINT.search(core) or _BOOK.search(core) or _CANCEL.search(core) or _QUERY.search(core) or _STOP.match(core)) \
-                and not (detect_qtype(re.sub(_HUMAN.pattern, "", core)) and re.search(r"[吗呢？?]|怎么|多少|哪", core)):
+                and not (detect_qtype(re.sub(_HUMAN.pattern, "", core)) and re.search(r"[吗呢？?]|怎么|多少|哪|多久|几天|什么时候", core)):
             return "request"
         return "question" if is_question(core) else "statement"
 
@@ -646,7 +649,7 @@ class Reader:
         elif _QUERY.search(text):
             out.append("query_booking")
         elif any(_BOOK.search(p.text) for p in parts if p.kind in ("request", "statement")) or \
-                re.match(r"^(?:我)?(?:要|想)?(?:预约|约)(?!了|好|过)\s*(?:一下|个号)?\s*(?:办|去办|办理)?\s*[\u4e00-\u9fff]", text) and not is_question(text):
+                re.match(r"^(?:我)?(?:要|想)?(?:预约|约)(?!了|好|过|的)\s*(?:一下|个号)?\s*(?:办|去办|办理)?\s*[\u4e00-\u9fff]", text) and not is_question(text):
             out.append("book")  # "预约办不动产抵押登记", "预约 社保卡补换"
         if any(_STOP.match(p.text) for p in parts if p.kind in ("request", "statement")):
             out.append("stop")

@@ -231,3 +231,23 @@ def test_which_one_is_faster_cheaper_or_needs_less_is_a_comparison_by_that_measu
 
 def test_which_window_asks_where_not_a_comparison(read):
     assert read("护照在哪个窗口交钱").comparison is None
+
+
+@pytest.mark.parametrize("message,asked_for", [
+    ("明天的预约去不了了 取消掉吧", "cancel_booking"), ("我约的那个号不要了 帮我退掉", "cancel_booking"),
+    ("看看我有没有预约成功", "query_booking"), ("我的预约号是多少来着", "query_booking"),
+    ("先不预约了", "stop"), ("我要退出这个预约", "stop"),
+    ("给我妈约个号 换身份证", "book"), ("我要取个号 思明区", "book"),
+])
+def test_what_people_ask_of_their_booking(read, message, asked_for):
+    assert asked_for in read(message).requests
+
+
+@pytest.mark.parametrize("message", ["离婚要不要预约啊", "护照是人工审核的吗 审多少天", "你是真人还是AI啊",
+                                     "12345投诉一般多久有回复", "我不是要投诉 就问下过户的税费怎么算"])
+def test_questions_about_booking_people_or_complaints_request_nothing(read, message):
+    assert not read(message).requests & {"book", "human", "complaint"}
+
+
+def test_a_phone_number_ending_in_88_is_not_a_goodbye(read):
+    assert "goodbye" not in read("电话不对 换成15060123388").kinds
