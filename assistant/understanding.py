@@ -399,7 +399,7 @@ class Reading:
 # Greetings, filler and thanks, peeled off the ends of each clause. People glue them to the question
 # without punctuation ("喂你好我想问一下那个护照…"), so they are matched as prefixes, repeatedly.
 _GREETING = re.compile(r"^(?:喂+|嗨+|哈喽|哈啰|hello|hi|hey|你们?好+|您们?好+|大家好|早上好|早安|上午好|中午好|下午好|晚上好|"
-                       r"早|在吗|在不在|有人吗|有人在吗|亲+|小助手|办事通)[啊呀呢吧哈嘛,，!！~～。.\s]*", re.I)
+                       r"在不在|在吗|(?:早|在么|在嘛|在不|在没)(?=[啊呀呢吧哈嘛,，!！~～。.\s]|$|在)|有人吗|有人在吗|亲+|小助手|办事通)[啊呀呢吧哈嘛,，!！~～。.\s]*", re.I)
 _FILLER = re.compile(r"^(?:请问一下|请问下|请问|麻烦(?:您|你)?(?:问|咨询|帮我看)?一下|麻烦|打扰(?:一下|了)?|不好意思|冒昧问一下|"
                      r"我想(?:问|咨询|了解)(?:一下|下)?|想(?:问|咨询|了解)(?:一下|下)?|(?:我)?(?:问|咨询)(?:一下|下)|顺便问(?:一下|下)?|"
                      r"对了|还有|另外|那个|这个嘛|就是|就是说|嗯+|额+|呃+|哦+|噢+|好的|好|ok|OK|行|是这样的?|是这样子)"

@@ -251,3 +251,10 @@ def test_questions_about_booking_people_or_complaints_request_nothing(read, mess
 
 def test_a_phone_number_ending_in_88_is_not_a_goodbye(read):
     assert "goodbye" not in read("电话不对 换成15060123388").kinds
+
+
+@pytest.mark.parametrize("message,greeting_only", [("在么在么", True), ("你好呀 在不", True),
+                                                   ("在不同区能办吗", False), ("早点去办可以吗", False)])
+def test_are_you_there_is_a_greeting_but_words_starting_alike_are_not(read, message, greeting_only):
+    r = read(message)
+    assert (r.kinds <= {"greeting", "filler"}) == greeting_only, r.parts
