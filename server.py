@@ -253,7 +253,8 @@ async def health(request: Request, settings: SettingsDep):
     eng = request.app.state.engine
     return {
         "status": "ok" if eng is not None else "degraded",
-        "index_version": eng.current.version if eng else None,
+        # get(), not .current: a health check notices a newly activated CURRENT like any request does.
+        "index_version": eng.get().version if eng else None,
         "rasa": await up(f"{settings.rasa_url}/"),
         "actions": await up(f"{settings.action_url}/health"),
     }
