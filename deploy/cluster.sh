@@ -33,6 +33,7 @@ secrets() {
     fi
     # A secrets file from before Rasa's token existed gets one too.
     grep -q '^BST_RASA_TOKEN=' "$DIR/secrets.env" || echo "BST_RASA_TOKEN=$(openssl rand -hex 24)" >> "$DIR/secrets.env"
+    grep -q '^BST_ACTION_TOKEN=' "$DIR/secrets.env" || echo "BST_ACTION_TOKEN=$(openssl rand -hex 24)" >> "$DIR/secrets.env"
     # shellcheck disable=SC1091
     . "$DIR/secrets.env"
 }
@@ -46,7 +47,7 @@ write_config() {
         -e "s#@ACT_LB@#$ACT_LB#g" -e "s#@ACT1@#$ACT1#g" -e "s#@ACT2@#$ACT2#g" deploy/nginx.conf.in > "$DIR/nginx.conf"
     local db="postgresql+psycopg://banshitong:$BST_PG_PASSWORD@127.0.0.1:$PGPORT/banshitong"
     local redis="redis://:$BST_REDIS_PASSWORD@127.0.0.1:$REDISPORT/0"
-    local common="PYTHONPATH=\"$ROOT\",HF_HUB_OFFLINE=\"1\",TOKENIZERS_PARALLELISM=\"false\",RASA_TELEMETRY_ENABLED=\"false\",SQLALCHEMY_SILENCE_UBER_WARNING=\"1\",BST_DATABASE_URL=\"$db\",BST_REDIS_URL=\"$redis\",BST_RASA_TOKEN=\"$BST_RASA_TOKEN\""
+    local common="PYTHONPATH=\"$ROOT\",HF_HUB_OFFLINE=\"1\",TOKENIZERS_PARALLELISM=\"false\",RASA_TELEMETRY_ENABLED=\"false\",SQLALCHEMY_SILENCE_UBER_WARNING=\"1\",BST_DATABASE_URL=\"$db\",BST_REDIS_URL=\"$redis\",BST_RASA_TOKEN=\"$BST_RASA_TOKEN\",BST_ACTION_TOKEN=\"$BST_ACTION_TOKEN\""
     local rasa_env="$common,BST_ACTION_WEBHOOK=\"http://127.0.0.1:$ACT_LB/webhook\",BST_PG_HOST=\"127.0.0.1\",BST_PG_PORT=\"$PGPORT\",BST_PG_RASA_DB=\"rasa\",BST_PG_USER=\"banshitong\",BST_PG_PASSWORD=\"$BST_PG_PASSWORD\",BST_REDIS_HOST=\"127.0.0.1\",BST_REDIS_PORT=\"$REDISPORT\",BST_REDIS_PASSWORD=\"$BST_REDIS_PASSWORD\""
     # nginx (on this machine) is the one proxy whose X-Forwarded-For the apps believe.
     local app_env="$common,BST_RASA_URL=\"http://127.0.0.1:$RASA_LB\",BST_ACTION_URL=\"http://127.0.0.1:$ACT_LB\",BST_TRUSTED_PROXIES=\"127.0.0.1\""
@@ -84,7 +85,7 @@ CONF
         local ap=$((PORT + i)) rp=$((PORT + 10 + i)) acp=$((PORT + 20 + i))
         cat >> "$DIR/supervisord.conf" <<CONF
 [program:actions$i]
-command=$ROOT/.venv/app/bin/python -m rasa_sdk --actions actions --port $acp
+command=$ROOT/.venv/app/bin/python -m actions.serve --port $acp
 environment=$common
 autostart=false
 startsecs=0

@@ -61,6 +61,7 @@ def stack_env(tmp_path_factory):
         "BST_INDEX_DIR": str(data / "index"),
         # Rasa's API and channel token: one per test session (the Procfile uses it when set).
         "BST_RASA_TOKEN": secrets.token_urlsafe(32),
+        "BST_ACTION_TOKEN": secrets.token_urlsafe(32),  # Rasa → action server (actions/serve.py)
     })
     return env
 

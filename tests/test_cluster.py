@@ -133,7 +133,9 @@ def test_concurrent_attempts_at_the_last_places_book_exactly_the_places_that_exi
 
     async def attempt_all() -> list[str]:
         async with httpx.AsyncClient(timeout=120) as client:
-            rs = await asyncio.gather(*[client.post(f"{ACTIONS[i % 2]}/webhook", json=payload(i)) for i in range(50)])
+            token = {"token": cluster.secret("BST_ACTION_TOKEN")}  # what Rasa sends (bot/endpoints.yml)
+            rs = await asyncio.gather(*[client.post(f"{ACTIONS[i % 2]}/webhook", json=payload(i), params=token)
+                                        for i in range(50)])
         return [" ".join(m.get("text") or "" for m in r.json()["responses"]) for r in rs]
 
     texts = asyncio.run(attempt_all())

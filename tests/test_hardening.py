@@ -530,3 +530,33 @@ def test_rasa_api_and_channel_need_the_token(stack):
     r = httpx.post(f"{rasa}/webhooks/banshitong/webhook", json={"sender": sender, "message": "你好"},
                    headers={"Authorization": "Bearer wrong"}, timeout=60)
     assert r.status_code == 401
+
+
+def test_the_action_server_runs_actions_only_for_rasa(stack):
+    """A forged tracker posted to the action server would make it read out or cancel anyone's booking:
+    without Rasa's token it is refused; the health check stays open; it listens on loopback only."""
+    from tests.conftest import PORTS
+
+    url = f"http://127.0.0.1:{PORTS['actions']}"
+    forged = {"next_action": "action_query_booking", "sender_id": "someone-else",
+              "tracker": {"sender_id": "someone-else", "slots": {}, "latest_message": {"text": "查询我的预约"},
+                          "events": [], "paused": False, "active_loop": {}, "latest_action_name": None},
+              "domain": {"responses": {}}}
+    for params in ({}, {"token": "wrong"}):
+        r = httpx.post(f"{url}/webhook", json=forged, params=params, timeout=30)
+        assert r.status_code == 401 and "令牌" in r.json()["error"]
+    assert httpx.get(f"{url}/health", timeout=30).status_code == 200
+    assert stack.chat(f"act-tok{uuid.uuid4().hex[:8]}", "护照要多少钱")  # Rasa, with the token, gets through
+    port = f"{PORTS['actions']:04X}"
+    rows = [line.split() for f in ("/proc/net/tcp", "/proc/net/tcp6") if os.path.exists(f)
+            for line in open(f).read().splitlines()[1:]]
+    listening = [r[1] for r in rows if r[1].endswith(":" + port) and r[3] == "0A"]  # 0A: LISTEN
+    assert listening and all(a.startswith("0100007F:") for a in listening), listening  # 127.0.0.1 only
+
+
+def test_the_action_server_does_not_start_without_its_token():
+    env = {k: v for k, v in os.environ.items() if k != "BST_ACTION_TOKEN"}
+    env["PYTHONPATH"] = str(ROOT)
+    r = subprocess.run([str(ROOT / ".venv/app/bin/python"), "-m", "actions.serve", "--port", "15998"], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "BST_ACTION_TOKEN" in r.stderr

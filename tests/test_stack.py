@@ -111,7 +111,8 @@ def test_an_action_server_crash_is_seen_in_the_log(stack, stack_crashes):
     the watch reads that traceback from the real log."""
     from tests.conftest import PORTS
 
-    r = httpx.post(f"http://127.0.0.1:{PORTS['actions']}/webhook", json={"next_action": "action_respond"}, timeout=30)
+    r = httpx.post(f"http://127.0.0.1:{PORTS['actions']}/webhook", json={"next_action": "action_respond"},
+                   params={"token": stack.env["BST_ACTION_TOKEN"]}, timeout=30)
     assert r.status_code >= 500
     found = stack_crashes.take()
     assert any(c.startswith("actions.1:") and "Traceback" in c for c in found), found
