@@ -128,9 +128,11 @@ PEOPLE = set("""儿子 女儿 孩子 小孩 小孩子 宝宝 婴儿 新生儿 �
 
 # Things a matter may be about without becoming another matter ("车子年检", "二手房过户").
 OWNED = set("车 车子 汽车 小车 私家车 爱车 轿车 房 房子 二手房 新房 老房子 商品房 公司 店 小店 门店 企业".split())
-# Places whose name before a matter keeps it the same matter.
+# Words too common in matter names to pick one member of a category ("社保卡…办理").
 _GENERIC = {"办理", "申请", "手续", "登记", "需要", "怎么", "哪里", "可以", "材料", "证件", "厦门", "厦门市"}
+# Forms of the same document: before its name they keep it that matter ("电子版社保卡").
 FORMS = {"电子", "电子版", "新版", "旧版", "老版", "纸质", "纸质版", "实体", "临时", "正式", "原件", "复印件"}
+# Places whose name before a matter keeps it the same matter.
 HOME_PLACES = {"厦门", "厦门市", "福建", "福建省", "本市", "市里", "区里", "本地", "当地", "国内", "中国", "内地", "大陆", "老家", "户籍地", "外地"}
 
 
@@ -405,7 +407,7 @@ _FILLER = re.compile(r"^(?:请问一下|请问下|请问|麻烦(?:您|你)?(?:�
                      r"对了|还有|另外|那个|这个嘛|就是|就是说|嗯+|额+|呃+|哦+|噢+|好的|好|ok|OK|行|是这样的?|是这样子)"
                      r"[啊呀呢吧哈,，!！~～。.\s]*", re.I)
 _THANKS = re.compile(r"(?:非常|十分|太)?(?:谢谢|多谢|感谢|谢啦|谢了|辛苦了|thx|thanks|3q)(?:你|您|你们|啦|了)?(?:了|啊|哈|呀)?[!！~～。.\s]*$", re.I)
-_GOODBYE = re.compile(r"(?:再见|拜拜|拜|bye|(?<!\d)88|回头见|下次再(?:聊|问)|先这样(?:吧|啦)?|就这样吧)(?:啦|了|哈|啊|咯|喽)?[!！~～。.\s]*$", re.I)
+_GOODBYE = re.compile(r"(?:再见|拜拜|(?<![礼崇参])拜|bye|(?<!\d)88|回头见|下次再(?:聊|问)|先这样(?:吧|啦)?|就这样吧)(?:啦|了|哈|啊|咯|喽)?[!！~～。.\s]*$", re.I)
 _CLAUSE = re.compile(r"[^，,。！!？?；;\n~～ ]+[，,。！!？?；;\n~～ ]*")
 
 # Requests. A person: anywhere in the message, even in passing ("…你们说不清楚 我要找人工"), or asked

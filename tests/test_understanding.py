@@ -258,3 +258,8 @@ def test_a_phone_number_ending_in_88_is_not_a_goodbye(read):
 def test_are_you_there_is_a_greeting_but_words_starting_alike_are_not(read, message, greeting_only):
     r = read(message)
     assert (r.kinds <= {"greeting", "filler"}) == greeting_only, r.parts
+
+
+def test_a_week_is_not_a_goodbye(read):
+    r = read("身份证补办要等一个礼拜吗")
+    assert "goodbye" not in r.kinds and r.question.endswith("礼拜吗")
