@@ -40,13 +40,15 @@ def train(guides: list, scratch: Path) -> dict:
 
     examples, names = training_data.build(guides=guides)
     training_data.write(examples, names, scratch)
+    for f in (ROOT / "bot/data").glob("*.yml"):  # the hand-written data beside the generated (one --nlu dir)
+        shutil.copy(f, scratch / "data" / f.name)
     config = (ROOT / "config.yml").read_text(encoding="utf-8").replace("var/rasa/jieba", str(scratch / "jieba"))
     (scratch / "config.yml").write_text(config, encoding="utf-8")
     env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(ROOT)}
     t = time.perf_counter()
     # A fresh wrapper per run, so the peak (ru_maxrss of its children) is this training's, not the largest so far.
     proc = subprocess.run([sys.executable, "-c", _PEAK, str(RASA), "train", "nlu", "--config", str(scratch / "config.yml"),
-                           "--nlu", str(ROOT / "bot/data"), str(scratch / "data"), "--out", str(scratch / "models"),
+                           "--nlu", str(scratch / "data"), "--out", str(scratch / "models"),
                            "--fixed-model-name", "scale"], cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t
     if proc.returncode != 0:
