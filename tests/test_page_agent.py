@@ -79,7 +79,7 @@ def test_agent_searches_as_they_type_and_copies_the_ready_answer(agent_page):
     expect(box).to_be_focused()
     with page.context.expect_page() as opened:  # Enter opens the selected guide in a new tab
         box.press("Enter")
-    guide = first.get_by_role("link", name="打开完整指南").get_attribute("href")
+    guide = page.get_by_role("link", name=re.compile("^打开完整指南《")).get_attribute("href")  # the selected hit's
     assert guide.startswith("/guides/") and opened.value.url.endswith(guide)
     opened.value.close()
 

@@ -108,21 +108,26 @@
       full.hidden = true;
       full.appendChild(highlighted(h.text, h.terms));
       li.appendChild(full);
-      if (h.guide_id) {
-        const a = el("a", "open-guide", "打开完整指南");
-        a.href = "/guides/" + encodeURIComponent(h.guide_id);
-        a.target = "_blank";
-        a.rel = "noopener";
-        li.appendChild(a);
-      }
-      li.addEventListener("click", (ev) => {
-        if (ev.target.closest("a")) return;
+      li.addEventListener("click", () => {
         select(i);
         openHit(i);
       });
       hitsList.appendChild(li);
     });
     q.setAttribute("aria-activedescendant", selected >= 0 ? "hit-" + selected : "");
+    showHitLink();
+  }
+
+  // An option holds no link of its own (nested-interactive, WCAG 4.1.2): the selected hit's guide is
+  // linked once, outside the list, and follows the selection.
+  const hitLink = $("hit-guide");
+  function showHitLink() {
+    const h = hits[selected];
+    hitLink.hidden = !(h && h.guide_id);
+    if (h && h.guide_id) {
+      hitLink.href = "/guides/" + encodeURIComponent(h.guide_id);
+      hitLink.textContent = "打开完整指南《" + h.title + "》";
+    }
   }
 
   function select(i) {
@@ -132,6 +137,7 @@
     q.setAttribute("aria-activedescendant", "hit-" + selected);
     const li = hitsList.children[selected];
     if (li) li.scrollIntoView({ block: "nearest" });
+    showHitLink();
   }
 
   function openHit(i) {
