@@ -36,11 +36,12 @@ import resource
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tests.stack import ProcfileStack
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -240,39 +241,19 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-class Stack:
-    """The real processes (Procfile via honcho) on the scratch database and index."""
+class Stack(ProcfileStack):
+    """The real processes (Procfile via honcho) on the scratch database and index, as a context."""
 
     def __init__(self, env: dict, log_file: Path, port: int):
-        self.env, self.log_file, self.url = env, log_file, f"http://127.0.0.1:{port}"
-        self.proc = None
+        super().__init__(env, log_file, f"http://127.0.0.1:{port}")
 
     def __enter__(self):
-        import httpx
-
-        self.proc = subprocess.Popen([str(ROOT / ".venv/app/bin/honcho"), "-f", str(ROOT / "Procfile"), "start"],
-                                     cwd=ROOT, env=self.env, stdout=open(self.log_file, "ab"), stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        deadline = time.monotonic() + 900
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"stack exited; see {self.log_file}")
-            try:
-                h = httpx.get(f"{self.url}/health", timeout=3).json()
-                if h["rasa"] and h["actions"] and h["index_version"]:
-                    return self
-            except (httpx.HTTPError, ValueError, KeyError):
-                pass
-            time.sleep(3)
-        raise SystemExit(f"stack not ready; see {self.log_file}")
+        self.start(900)
+        return self
 
     def __exit__(self, *exc):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.stop()
+        return False
 
 
 def over_http(url: str, user: str, password: str, version: str, synth_questions: list[tuple[str, str]],

@@ -27,9 +27,7 @@ import json
 import os
 import random
 import secrets
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.stack import ProcfileStack
 
 ROOT = Path(__file__).resolve().parent.parent
 SET = ROOT / "bench" / "retrieval_set.jsonl"
@@ -193,7 +193,7 @@ def report(res: dict[str, Phase], concurrency: int) -> None:
           f"rasa_greeting_rps={greet.rps:.1f} search_p50_ms={seq.p50_ms:.1f} search_rps={conc.rps:.1f}")
 
 
-class OwnStack:
+class OwnStack(ProcfileStack):
     """The project's Procfile under honcho on loopback bench ports, with throwaway databases."""
 
     def __init__(self):
@@ -212,29 +212,12 @@ class OwnStack:
             # The bench chats from one address far faster than a citizen: no per-client limits.
             "BST_CHAT_PER_MINUTE": "0", "BST_SEARCH_PER_MINUTE": "0",
         })
-        self.url = f"http://127.0.0.1:{PORTS['app']}"
+        super().__init__(self.env, self.dir / "stack.log", f"http://127.0.0.1:{PORTS['app']}")
         self.rasa_url = self.env["BST_RASA_URL"]
-        self.log = self.dir / "stack.log"
-        self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 300) -> None:
         print(f"starting a stack (log: {self.log}) ...", file=sys.stderr, flush=True)
-        self.proc = subprocess.Popen([str(ROOT / ".venv/app/bin/honcho"), "-f", str(ROOT / "Procfile"), "start"],
-                                     cwd=ROOT, env=self.env, stdout=open(self.log, "ab"),
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"stack exited early; see {self.log}")
-            try:
-                h = httpx.get(f"{self.url}/health", timeout=3).json()
-                r = httpx.get(f"{self.rasa_url}/status", params={"token": rasa_token()}, timeout=3).json()
-                if h.get("rasa") and h.get("actions") and h.get("index_version") and r.get("model_file"):
-                    return
-            except (httpx.HTTPError, ValueError):
-                pass
-            time.sleep(1)
-        raise RuntimeError(f"stack not ready after {timeout:.0f}s; see {self.log}")
+        super().start(timeout)
 
     def admin(self) -> tuple[str, str]:
         """A throwaway admin of this stack's database (admins are not rate-limited)."""
@@ -247,14 +230,6 @@ class OwnStack:
             accounts.create_user(s, user, "admin", password=password)
             s.commit()
         return user, password
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,14 +8,14 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.stack import ProcfileStack
 
 pytest_plugins = ["tests.browser"]  # the page tests' shared browser fixtures
 
@@ -66,40 +66,9 @@ def stack_env(tmp_path_factory):
     return env
 
 
-class Stack:
+class Stack(ProcfileStack):
     def __init__(self, env: dict, log: Path):
-        self.env, self.log = env, log
-        self.url = f"http://127.0.0.1:{PORTS['app']}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, timeout: float = float(os.environ.get("BST_TEST_STACK_TIMEOUT", "300"))) -> None:
-        self.proc = subprocess.Popen(
-            [str(ROOT / ".venv/app/bin/honcho"), "-f", str(ROOT / "Procfile"), "start"],
-            cwd=ROOT, env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"stack exited early; see {self.log}:\n{self.log.read_text()[-3000:]}")
-            try:
-                h = httpx.get(f"{self.url}/health", timeout=3).json()
-                r = httpx.get(f"{self.env['BST_RASA_URL']}/status", params={"token": self.env["BST_RASA_TOKEN"]}, timeout=3)
-                if h["rasa"] and h["actions"] and h["index_version"] and r.json().get("model_file"):
-                    return
-            except (httpx.HTTPError, ValueError, KeyError):
-                pass
-            time.sleep(2)
-        self.stop()
-        raise RuntimeError(f"stack not ready after {timeout}s; see {self.log}:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc = None
+        super().__init__(env, log, f"http://127.0.0.1:{PORTS['app']}")
 
     def chat(self, sender: str, message: str) -> list[dict]:
         r = httpx.post(f"{self.url}/api/chat", json={"sender": sender, "message": message}, timeout=60)
