@@ -57,7 +57,10 @@ def phone_page(browser):
 def screenshot(page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / (name if name.endswith(".png") else f"{name}.png")
-    page.screenshot(path=str(path), full_page=not name.endswith(".png"))
+    try:
+        page.screenshot(path=str(path), full_page=not name.endswith(".png"))
+    except Exception:  # Chromium cannot always capture a very tall page whole (长辈模式's guide list): the viewport
+        page.screenshot(path=str(path))
     return path
 
 

@@ -407,9 +407,13 @@ def test_offline_banner_when_the_server_is_stopped_and_the_message_is_kept(stack
         expect(pending.locator(".status")).to_contain_text("未发送")
         screenshot(page, "chat-offline-phone.png")
 
+        # The page retries by itself every few seconds: while the app comes back, its chat requests keep
+        # failing, so what the reload shows is the kept message, not a retry that won the race.
+        page.route("**/api/chat", lambda route: route.abort())
         app.start()
         page.reload()  # even a reload keeps the unsent message, marked as such
         expect(page.locator(".msg.user.failed")).to_contain_text("结婚登记要带什么材料")
+        page.unroute("**/api/chat")
         page.get_by_role("button", name="重新发送未发出的消息").click()
         expect(last_bot(page)).to_contain_text("来源：办事指南《结婚登记》")
         expect(page.get_by_role("alert")).to_be_hidden()
